@@ -1,0 +1,139 @@
+"""`rewardedit make-model`, `rewardedit edit` and `rewardedit bench`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import CheckpointError, InvalidInputError
+from .presets import PRESETS
+
+EXIT_USAGE = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    make = subparsers.add_parser(
+        "make-model", help="write a randomly initialised preset checkpoint (offline)"
+    )
+    make.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    make.add_argument("--preset", choices=sorted(PRESETS), required=True)
+    make.add_argument("--seed", type=int, default=0)
+    make.set_defaults(func=make_model_command)
+
+    edit = subparsers.add_parser("edit", help="edit one image following an instruction")
+    edit.add_argument("input", type=Path, metavar="INPUT")
+    edit.add_argument("--instruction", required=True)
+    edit.add_argument("--out", type=Path, required=True, help="output PNG path")
+    edit.add_argument("--model", type=Path, required=True, help="checkpoint folder")
+    for name in ("following", "preserving", "quality"):
+        edit.add_argument(f"--{name}", type=float, default=5.0, help=f"{name} score in [0, 5]")
+        edit.add_argument(f"--{name}-text", default="None", help=f"what should be wrong in {name} ('None')")
+    edit.add_argument("--steps", type=int, default=30)
+    edit.add_argument("--guidance-scale", type=float, default=7.5)
+    edit.add_argument("--image-guidance-scale", type=float, default=1.5)
+    edit.add_argument("--reward-guidance-scale", type=float, default=1.0)
+    edit.add_argument("--seed", type=int, default=0)
+    edit.add_argument("--max-side", type=int, default=512)
+    edit.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    edit.set_defaults(func=edit_command)
+
+    bench = subparsers.add_parser(
+        "bench", help="time our pipeline against diffusers' StableDiffusionInstructPix2PixPipeline"
+    )
+    bench.add_argument("--model", type=Path, default=None, help="checkpoint folder (default: build --preset)")
+    bench.add_argument("--preset", choices=sorted(PRESETS), default="sd15")
+    bench.add_argument("--resolution", type=int, default=512)
+    bench.add_argument("--steps", type=int, default=30)
+    bench.add_argument("--runs", type=int, default=5)
+    bench.add_argument("--warmup", type=int, default=1)
+    bench.add_argument("--device", default=None)
+    bench.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    bench.set_defaults(func=bench_command)
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def fail(message: str) -> int:
+    print(f"rewardedit: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def make_model_command(args: argparse.Namespace) -> int:
+    from .presets import make_model
+
+    path = make_model(args.preset, args.out_dir, seed=args.seed)
+    print(f"wrote {args.preset} checkpoint to {path}")
+    return 0
+
+
+def edit_command(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm.auto import tqdm
+
+    from .image import load_image
+    from .pipeline import RewardEditPipeline
+    from .rewards import Rewards
+
+    if args.out.suffix.lower() != ".png":
+        return fail(f"--out must name a .png file, got {str(args.out)!r}")
+    try:
+        rewards = Rewards(
+            following=args.following,
+            preserving=args.preserving,
+            quality=args.quality,
+            following_text=args.following_text,
+            preserving_text=args.preserving_text,
+            quality_text=args.quality_text,
+        )
+        image = load_image(args.input)
+        pipe = RewardEditPipeline.from_pretrained(args.model, device=args.device or default_device())
+        with tqdm(total=args.steps, desc="editing", unit="step") as bar:
+            out = pipe(
+                image=image,
+                instruction=args.instruction,
+                rewards=rewards,
+                num_inference_steps=args.steps,
+                guidance_scale=args.guidance_scale,
+                image_guidance_scale=args.image_guidance_scale,
+                reward_guidance_scale=args.reward_guidance_scale,
+                generator=torch.Generator().manual_seed(args.seed),
+                max_side=args.max_side,
+                callback=lambda step, total: bar.update(step - bar.n),
+            )
+    except (InvalidInputError, CheckpointError) as exc:
+        return fail(str(exc))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out.images[0].save(args.out)
+    print(f"wrote {args.out} ({out.images[0].width}x{out.images[0].height})")
+    return 0
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    import json
+
+    from .benchmark import BenchConfig, format_markdown, run_benchmark
+
+    try:
+        result = run_benchmark(
+            BenchConfig(
+                model=args.model,
+                preset=args.preset,
+                resolution=args.resolution,
+                steps=args.steps,
+                runs=args.runs,
+                warmup=args.warmup,
+                device=args.device or default_device(),
+            )
+        )
+    except (InvalidInputError, CheckpointError) as exc:
+        return fail(str(exc))
+    print(format_markdown(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0

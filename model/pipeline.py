@@ -1,0 +1,206 @@
+"""RewardEditPipeline: InstructPix2Pix sampling with the reward condition in every branch."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers.utils.torch_utils import randn_tensor
+from PIL import Image
+
+from .checkpoint import Components, load_components, save_components
+from .errors import EditCanceled, InvalidInputError, NonFiniteImageError
+from .image import DEFAULT_MAX_SIDE, image_to_tensor, prepare_image, tensor_to_images
+from .rewards import Rewards
+from .unet import RewardEditUNet
+
+logger = logging.getLogger(__name__)
+
+# Called after every denoising step with (steps done, total steps); returning False cancels.
+StepCallback = Callable[[int, int], "bool | None"]
+
+
+@dataclass
+class RewardEditPipelineOutput:
+    images: list[Image.Image]
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInputError("device 'cuda' was asked for but no CUDA GPU is available")
+    return device
+
+
+class RewardEditPipeline:
+    """Edits an image following an instruction, conditioned on the reward the caller asks for."""
+
+    def __init__(self, components: Components) -> None:
+        self.components = components
+        self.model = RewardEditUNet(components.unet, components.reward).eval()
+        components.vae.eval()
+        components.text_encoder.eval()
+        self.vae_scale_factor = 2 ** (len(components.vae.config.block_out_channels) - 1)
+
+    # -- loading / saving -------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+    ) -> RewardEditPipeline:
+        """Load a RewardEdit checkpoint or a plain diffusers InstructPix2Pix folder (local files only)."""
+        device = resolve_device(device)
+        pipe = cls(load_components(path))
+        return pipe.to(device, dtype)
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        return save_components(self.components, path)
+
+    def to(self, device: str | torch.device, dtype: torch.dtype | None = None) -> RewardEditPipeline:
+        """Move to device; dtype None means fp16 on CUDA and fp32 elsewhere."""
+        device = torch.device(device)
+        if dtype is None:
+            dtype = torch.float16 if device.type == "cuda" else torch.float32
+        for module in (self.components.vae, self.components.text_encoder, self.model):
+            # Passing an unchanged dtype makes diffusers warn about upcast modules; pass only changes.
+            module.to(device=device, dtype=None if module.dtype == dtype else dtype)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.components.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.components.unet.dtype
+
+    # -- sampling -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(
+        self,
+        image: Image.Image,
+        instruction: str,
+        rewards: Rewards | None = None,
+        num_inference_steps: int = 30,
+        guidance_scale: float = 7.5,
+        image_guidance_scale: float = 1.5,
+        reward_guidance_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+        max_side: int = DEFAULT_MAX_SIDE,
+        callback: StepCallback | None = None,
+    ) -> RewardEditPipelineOutput:
+        rewards = Rewards() if rewards is None else rewards
+        self._check_arguments(
+            instruction,
+            rewards,
+            num_inference_steps,
+            guidance_scale,
+            image_guidance_scale,
+            reward_guidance_scale,
+        )
+        source = image_to_tensor(prepare_image(image, max_side)).to(self.device, self.dtype)
+        c = self.components
+        scheduler = c.scheduler
+        use_reward_guidance = reward_guidance_scale != 1.0
+
+        instruction_states, empty_states, reward_states = self.encode_text(
+            [instruction, "", rewards.prompt()]
+        )
+        scores = torch.tensor([rewards.scores], device=self.device)
+        reward_condition = c.reward.condition(reward_states[None], scores)
+        # Branches in diffusers' order: [text+image, image only, neither] (+ [text+image, null reward]).
+        text_states = [instruction_states, empty_states, empty_states]
+        conditions = [reward_condition] * 3
+        if use_reward_guidance:
+            text_states.append(instruction_states)
+            conditions.append(c.reward.null(1).to(reward_condition.dtype))
+        text_states = torch.stack(text_states)
+        conditions = torch.cat(conditions)
+
+        source_latents = c.vae.encode(source).latent_dist.mode()
+        image_latents = torch.cat([source_latents, source_latents, torch.zeros_like(source_latents)])
+        if use_reward_guidance:
+            image_latents = torch.cat([image_latents, source_latents])
+
+        scheduler.set_timesteps(num_inference_steps, device=self.device)
+        shape = (1, c.vae.config.latent_channels, *source_latents.shape[-2:])
+        latents = randn_tensor(shape, generator=generator, device=self.device, dtype=self.dtype)
+        latents = latents * scheduler.init_noise_sigma
+        branches = image_latents.shape[0]
+        total = len(scheduler.timesteps)
+        for step, t in enumerate(scheduler.timesteps):
+            model_input = scheduler.scale_model_input(latents.expand(branches, -1, -1, -1), t)
+            model_input = torch.cat([model_input, image_latents], dim=1)
+            noise = self.model(model_input, t, text_states, conditions)
+            noise_pred = self.combine_guidance(
+                noise, guidance_scale, image_guidance_scale, reward_guidance_scale
+            )
+            latents = scheduler.step(noise_pred, t, latents, generator=generator, return_dict=False)[0]
+            if callback is not None and callback(step + 1, total) is False:
+                raise EditCanceled(step + 1, total)
+        return RewardEditPipelineOutput(images=tensor_to_images(self.decode(latents)))
+
+    @staticmethod
+    def combine_guidance(
+        noise: torch.Tensor, guidance_scale: float, image_guidance_scale: float, reward_guidance_scale: float
+    ) -> torch.Tensor:
+        """eps(0,0) + g_T (eps(T,I) - eps(0,I)) + g_I (eps(0,I) - eps(0,0)) [+ (g_R - 1)(eps_R - eps_R0)]."""
+        text, image, uncond = noise[:3]
+        combined = uncond + guidance_scale * (text - image) + image_guidance_scale * (image - uncond)
+        if noise.shape[0] == 4:
+            combined = combined + (reward_guidance_scale - 1.0) * (text - noise[3])
+        return combined.unsqueeze(0)
+
+    def encode_text(self, prompts: list[str]) -> torch.Tensor:
+        """Frozen text encoder's last hidden states, padded/truncated to the tokenizer's 77 tokens."""
+        tokenizer = self.components.tokenizer
+        ids = tokenizer(
+            prompts,
+            padding="max_length",
+            max_length=tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids
+        return self.components.text_encoder(ids.to(self.device))[0].to(self.dtype)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """VAE decode; an fp16 overflow (NaN/inf) is retried with the VAE upcast to fp32."""
+        vae = self.components.vae
+        if not torch.isfinite(latents).all():
+            raise NonFiniteImageError(
+                "the U-Net produced non-finite latents; the checkpoint is unusable in this dtype"
+            )
+        images = vae.decode(latents / vae.config.scaling_factor, return_dict=False)[0]
+        if not torch.isfinite(images).all() and vae.dtype != torch.float32:
+            logger.warning("VAE decode overflowed in %s; upcasting the VAE to fp32 from now on", vae.dtype)
+            vae.to(torch.float32)
+            images = vae.decode(latents.float() / vae.config.scaling_factor, return_dict=False)[0]
+        if not torch.isfinite(images).all():
+            raise NonFiniteImageError("the decoded image holds NaN or infinite values")
+        return images
+
+    @staticmethod
+    def _check_arguments(
+        instruction: str,
+        rewards: Rewards,
+        steps: int,
+        guidance_scale: float,
+        image_guidance_scale: float,
+        reward_guidance_scale: float,
+    ) -> None:
+        if not isinstance(instruction, str) or not instruction.strip():
+            raise InvalidInputError("instruction must be a non-empty string")
+        if not isinstance(rewards, Rewards):
+            raise InvalidInputError(f"rewards must be a Rewards instance, got {type(rewards).__name__}")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise InvalidInputError(f"num_inference_steps must be a positive integer, got {steps!r}")
+        for name, value in (
+            ("guidance_scale", guidance_scale),
+            ("image_guidance_scale", image_guidance_scale),
+            ("reward_guidance_scale", reward_guidance_scale),
+        ):
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise InvalidInputError(f"{name} must be a finite number >= 0, got {value!r}")

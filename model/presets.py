@@ -1,0 +1,137 @@
+"""Randomly initialised checkpoints built offline: `tiny` for tests, `sd15` for GPU benchmarks."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from .checkpoint import Components, save_components
+from .reward_model import RewardConditionModel
+from .vocab import write_vocab_files
+
+MAX_TOKENS = 77
+
+
+def _tokenizer() -> CLIPTokenizer:
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab_file, merges_file = write_vocab_files(Path(tmp))
+        return CLIPTokenizer(str(vocab_file), str(merges_file), model_max_length=MAX_TOKENS)
+
+
+def _scheduler() -> EulerAncestralDiscreteScheduler:
+    """Stable Diffusion's noise schedule, as InstructPix2Pix ships it."""
+    return EulerAncestralDiscreteScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        steps_offset=1,
+    )
+
+
+def _text_encoder(tokenizer: CLIPTokenizer, vocab_size: int, **shape) -> CLIPTextModel:
+    config = CLIPTextConfig(
+        vocab_size=vocab_size,
+        max_position_embeddings=MAX_TOKENS,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **shape,
+    )
+    return CLIPTextModel(config)
+
+
+def _build_tiny(tokenizer: CLIPTokenizer) -> Components:
+    unet = UNet2DConditionModel(
+        sample_size=8,
+        in_channels=8,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(32, 64),
+        norm_num_groups=8,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+    )
+    text_encoder = _text_encoder(
+        tokenizer,
+        len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        projection_dim=32,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=8,
+        block_out_channels=(8, 16, 16, 16),
+        sample_size=64,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+    )
+    reward = RewardConditionModel.for_unet(unet.config, 32, num_score_tokens=2, score_frequency_dim=32)
+    return Components(vae, text_encoder, tokenizer, unet, _scheduler(), reward)
+
+
+def _build_sd15(tokenizer: CLIPTokenizer) -> Components:
+    """The shapes of Stable Diffusion 1.5 InstructPix2Pix (U-Net 320/640/1280/1280, CLIP ViT-L/14)."""
+    unet = UNet2DConditionModel(
+        sample_size=64,
+        in_channels=8,
+        out_channels=4,
+        layers_per_block=2,
+        block_out_channels=(320, 640, 1280, 1280),
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+        cross_attention_dim=768,
+        attention_head_dim=8,
+    )
+    text_encoder = _text_encoder(
+        tokenizer,
+        49408,
+        hidden_size=768,
+        intermediate_size=3072,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        projection_dim=768,
+        hidden_act="quick_gelu",
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        layers_per_block=2,
+        block_out_channels=(128, 256, 512, 512),
+        sample_size=512,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+    )
+    reward = RewardConditionModel.for_unet(unet.config, 768)
+    return Components(vae, text_encoder, tokenizer, unet, _scheduler(), reward)
+
+
+PRESETS: dict[str, Callable[[CLIPTokenizer], Components]] = {"tiny": _build_tiny, "sd15": _build_sd15}
+
+
+def build_preset(name: str, seed: int = 0) -> Components:
+    """Randomly initialised components of a preset, reproducible from seed; no network access."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return PRESETS[name](_tokenizer())
+
+
+def make_model(name: str, out_dir: str | Path, seed: int = 0) -> Path:
+    """Write a preset checkpoint folder (the `rewardedit make-model` command)."""
+    return save_components(build_preset(name, seed), out_dir)

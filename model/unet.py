@@ -1,0 +1,95 @@
+"""The reward-conditioned U-Net: a diffusers UNet2DConditionModel plus RewardConditionModel.
+
+The forward pass follows UNet2DConditionModel.forward for the Stable Diffusion / InstructPix2Pix
+configuration, with two additions: the reward encoder right after `conv_in`, and a per-channel
+reward bias after every down, mid and up block. With zero-initialised reward modules the output
+equals the plain U-Net's.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import UNet2DConditionModel
+from torch import nn
+
+from .reward_model import RewardConditionModel
+
+_UNSUPPORTED = ("class_embed_type", "addition_embed_type", "encoder_hid_dim_type")
+
+
+class RewardEditUNet(nn.Module):
+    """One module holding the trainable parts (U-Net + reward modules), for sampling and training."""
+
+    def __init__(self, unet: UNet2DConditionModel, reward: RewardConditionModel) -> None:
+        super().__init__()
+        for key in _UNSUPPORTED:
+            if unet.config.get(key) is not None:
+                raise ValueError(
+                    f"U-Net config sets {key}={unet.config.get(key)!r}, which RewardEdit does not support"
+                )
+        if len(reward.block_biases) != len(unet.down_blocks) + 1 + len(unet.up_blocks):
+            raise ValueError("reward model's block_channels do not match the U-Net's blocks")
+        self.unet = unet
+        self.reward = reward
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    def forward(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor | float | int,
+        encoder_hidden_states: torch.Tensor,
+        reward_condition: torch.Tensor,
+    ) -> torch.Tensor:
+        unet = self.unet
+        up_factor = 2**unet.num_upsamplers
+        forward_upsample_size = any(dim % up_factor for dim in sample.shape[-2:])
+
+        emb = unet.time_embedding(unet.get_time_embed(sample=sample, timestep=timestep), None)
+        if unet.time_embed_act is not None:
+            emb = unet.time_embed_act(emb)
+        biases = iter(self.reward.pooled_biases(reward_condition))
+
+        sample = self.reward.encoder(unet.conv_in(sample), reward_condition)
+        residuals: tuple[torch.Tensor, ...] = (sample,)
+        for block in unet.down_blocks:
+            if getattr(block, "has_cross_attention", False):
+                sample, res = block(
+                    hidden_states=sample, temb=emb, encoder_hidden_states=encoder_hidden_states
+                )
+            else:
+                sample, res = block(hidden_states=sample, temb=emb)
+            sample = sample + next(biases)
+            residuals += res
+
+        if unet.mid_block is not None:
+            if getattr(unet.mid_block, "has_cross_attention", False):
+                sample = unet.mid_block(sample, emb, encoder_hidden_states=encoder_hidden_states)
+            else:
+                sample = unet.mid_block(sample, emb)
+        sample = sample + next(biases)
+
+        for i, block in enumerate(unet.up_blocks):
+            res = residuals[-len(block.resnets) :]
+            residuals = residuals[: -len(block.resnets)]
+            is_final = i == len(unet.up_blocks) - 1
+            upsample_size = residuals[-1].shape[2:] if forward_upsample_size and not is_final else None
+            if getattr(block, "has_cross_attention", False):
+                sample = block(
+                    hidden_states=sample,
+                    temb=emb,
+                    res_hidden_states_tuple=res,
+                    encoder_hidden_states=encoder_hidden_states,
+                    upsample_size=upsample_size,
+                )
+            else:
+                sample = block(
+                    hidden_states=sample, temb=emb, res_hidden_states_tuple=res, upsample_size=upsample_size
+                )
+            sample = sample + next(biases)
+
+        if unet.conv_norm_out is not None:
+            sample = unet.conv_act(unet.conv_norm_out(sample))
+        return unet.conv_out(sample)
