@@ -66,7 +66,7 @@ class RewardEditPipeline:
             dtype = torch.float16 if device.type == "cuda" else torch.float32
         for module in (self.components.vae, self.components.text_encoder, self.model):
             # Passing an unchanged dtype makes diffusers warn about upcast modules; pass only changes.
-            module.to(device=device, dtype=None if module.dtype == dtype else dtype)
+            module.to(device=device, **({} if module.dtype == dtype else {"dtype": dtype}))
         return self
 
     @property

@@ -27,3 +27,13 @@ def source_image() -> Image.Image:
     blue[16:48, 16:48] = 230.0
     array = torch.stack([red, green, blue], dim=-1).round().to(torch.uint8).numpy()
     return Image.fromarray(array)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip `gpu`-marked tests where there is no CUDA device (CI and developer machines)."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

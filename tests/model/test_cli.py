@@ -1,0 +1,82 @@
+"""`rewardedit make-model`, `rewardedit edit` and `rewardedit bench` end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import torch
+from PIL import Image
+
+from model import RewardEditPipeline, Rewards
+
+
+def rewardedit(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rewardedit", *args], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_make_model_then_edit_writes_the_pipeline_output(tmp_path, source_image):
+    made = rewardedit("make-model", "--preset", "tiny", str(tmp_path / "m"), "--seed", "3")
+    assert made.returncode == 0, made.stderr
+    source_image.save(tmp_path / "in.png")
+
+    result = rewardedit(
+        "edit",
+        str(tmp_path / "in.png"),
+        "--instruction",
+        "make it blue",
+        "--out",
+        str(tmp_path / "out.png"),
+        "--model",
+        str(tmp_path / "m"),
+        "--steps",
+        "4",
+        "--seed",
+        "5",
+        "--quality",
+        "3.5",
+        "--preserving-text",
+        "the background changed",
+        "--device",
+        "cpu",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "4/4" in result.stderr  # the progress bar reached the last step
+
+    pipe = RewardEditPipeline.from_pretrained(tmp_path / "m")
+    expected = pipe(
+        image=source_image,
+        instruction="make it blue",
+        num_inference_steps=4,
+        rewards=Rewards(quality=3.5, preserving_text="the background changed"),
+        generator=torch.Generator().manual_seed(5),
+    ).images[0]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), np.asarray(expected))
+
+
+def test_bench_compares_with_stock_pipeline_and_writes_json(tmp_path):
+    result = rewardedit(
+        "bench",
+        "--preset",
+        "tiny",
+        "--resolution",
+        "64",
+        "--steps",
+        "3",
+        "--runs",
+        "2",
+        "--device",
+        "cpu",
+        "--json",
+        str(tmp_path / "bench.json"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| stock_diffusers |" in result.stdout and "| rewardedit |" in result.stdout
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert set(report["results"]) == {"stock_diffusers", "rewardedit"}
+    assert report["results"]["rewardedit"]["output_finite"]
+    assert report["latency_ratio"] > 0

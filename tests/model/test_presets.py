@@ -1,0 +1,38 @@
+"""The presets have the shapes they promise and build offline and reproducibly."""
+
+from __future__ import annotations
+
+import torch
+
+from model import build_preset
+
+
+def count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_sd15_preset_has_stable_diffusion_1_5_instruct_pix2pix_shapes():
+    with torch.device("meta"):
+        c = build_preset("sd15")
+    assert tuple(c.unet.config.block_out_channels) == (320, 640, 1280, 1280)
+    assert c.unet.config.in_channels == 8 and c.unet.config.cross_attention_dim == 768
+    # SD-1.5's U-Net has 859,520,964 parameters; InstructPix2Pix adds 4 input channels to conv_in (320*4*9).
+    assert count(c.unet) == 859_520_964 + 320 * 4 * 9
+    assert c.text_encoder.config.hidden_size == 768 and c.text_encoder.config.num_hidden_layers == 12
+    assert count(c.vae) == 83_653_863
+    assert c.tokenizer.model_max_length == 77
+
+
+def test_tiny_preset_is_reproducible_from_its_seed():
+    a, b, other = build_preset("tiny", seed=4), build_preset("tiny", seed=4), build_preset("tiny", seed=5)
+    for (name, x), y in zip(a.unet.state_dict().items(), b.unet.state_dict().values(), strict=True):
+        assert torch.equal(x, y), name
+    assert not all(
+        torch.equal(x, z) for x, z in zip(a.unet.parameters(), other.unet.parameters(), strict=True)
+    )
+
+
+def test_tokenizer_keeps_common_instruction_words_whole():
+    tokenizer = build_preset("tiny").tokenizer
+    ids = tokenizer("make the sky purple").input_ids
+    assert len(ids) == 2 + 4  # start, four words, end
