@@ -1,4 +1,4 @@
-"""`rewardedit bench`: our pipeline against diffusers' stock InstructPix2Pix pipeline, same weights, one process."""
+"""`rewardedit bench`: our pipeline against diffusers' stock InstructPix2Pix pipeline on the same weights."""
 
 from __future__ import annotations
 
@@ -127,9 +127,8 @@ def format_markdown(result: dict) -> str:
     ]
     for name, r in result["results"].items():
         peak = f"{r['peak_mem_gib']:.2f}" if r["peak_mem_gib"] is not None else "n/a"
-        lines.append(
-            f"| {name} | {r['median_s']:.3f} | {r['min_s']:.3f} | {r['max_s']:.3f} | {peak} | {r['output_finite']} |"
-        )
+        times = " | ".join(f"{r[key]:.3f}" for key in ("median_s", "min_s", "max_s"))
+        lines.append(f"| {name} | {times} | {peak} | {r['output_finite']} |")
     lines.append("")
     lines.append(f"rewardedit / stock latency ratio: {result['latency_ratio']:.3f}")
     return "\n".join(lines)

@@ -101,7 +101,7 @@ class RewardEditPipeline:
             image_guidance_scale,
             reward_guidance_scale,
         )
-        source = image_to_tensor(prepare_image(image, max_side)).to(self.device, self.dtype)
+        source = image_to_tensor(prepare_image(image, max_side))
         c = self.components
         scheduler = c.scheduler
         use_reward_guidance = reward_guidance_scale != 1.0
@@ -120,7 +120,8 @@ class RewardEditPipeline:
         text_states = torch.stack(text_states)
         conditions = torch.cat(conditions)
 
-        source_latents = c.vae.encode(source).latent_dist.mode()
+        # The VAE may run in fp32 after an fp16 overflow (see `decode`): feed it its own dtype.
+        source_latents = c.vae.encode(source.to(self.device, c.vae.dtype)).latent_dist.mode().to(self.dtype)
         image_latents = torch.cat([source_latents, source_latents, torch.zeros_like(source_latents)])
         if use_reward_guidance:
             image_latents = torch.cat([image_latents, source_latents])
@@ -173,7 +174,7 @@ class RewardEditPipeline:
             raise NonFiniteImageError(
                 "the U-Net produced non-finite latents; the checkpoint is unusable in this dtype"
             )
-        images = vae.decode(latents / vae.config.scaling_factor, return_dict=False)[0]
+        images = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
         if not torch.isfinite(images).all() and vae.dtype != torch.float32:
             logger.warning("VAE decode overflowed in %s; upcasting the VAE to fp32 from now on", vae.dtype)
             vae.to(torch.float32)
