@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from model import EditCanceled, RewardEditPipeline
+from model import EditCanceled, NonFiniteImageError, RewardEditPipeline
 
 from .helpers import pixels
 
@@ -58,3 +58,20 @@ def test_output_size_follows_the_preprocessing_rules(pipe, source_image):
     image = source_image.resize((300, 130))
     out = pipe(image=image, instruction="make it blue", num_inference_steps=2, max_side=128)
     assert out.images[0].size == (128, 48)
+
+
+def test_fp16_vae_overflow_is_retried_in_fp32(tiny_checkpoint, source_image):
+    half = RewardEditPipeline.from_pretrained(tiny_checkpoint, dtype=torch.float16)
+    with torch.no_grad():  # activations past fp16's 65504 turn into inf, then NaN after group norm
+        half.components.vae.decoder.conv_in.weight.mul_(2e4)
+    out = half(image=source_image, instruction="make it blue", num_inference_steps=2)
+    assert half.components.vae.dtype == torch.float32
+    assert pixels(out.images[0]).std() > 1
+
+
+def test_non_finite_latents_fail_clearly(tiny_checkpoint, source_image):
+    pipe = RewardEditPipeline.from_pretrained(tiny_checkpoint)
+    with torch.no_grad():
+        pipe.components.unet.conv_out.bias.fill_(float("nan"))
+    with pytest.raises(NonFiniteImageError):
+        pipe(image=source_image, instruction="make it blue", num_inference_steps=2)
