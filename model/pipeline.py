@@ -16,6 +16,7 @@ from .checkpoint import Components, load_components, save_components
 from .errors import EditCanceled, InvalidInputError, NonFiniteImageError
 from .image import DEFAULT_MAX_SIDE, image_to_tensor, prepare_image, tensor_to_images
 from .rewards import Rewards
+from .text import tokenize
 from .unet import RewardEditUNet
 
 logger = logging.getLogger(__name__)
@@ -156,16 +157,9 @@ class RewardEditPipeline:
         return combined.unsqueeze(0)
 
     def encode_text(self, prompts: list[str]) -> torch.Tensor:
-        """Frozen text encoder's last hidden states, padded/truncated to the tokenizer's 77 tokens."""
-        tokenizer = self.components.tokenizer
-        ids = tokenizer(
-            prompts,
-            padding="max_length",
-            max_length=tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        ).input_ids
-        return self.components.text_encoder(ids.to(self.device))[0].to(self.dtype)
+        """Frozen text encoder's last hidden states for the prompts, 77 tokens each."""
+        ids = tokenize(self.components.tokenizer, prompts).to(self.device)
+        return self.components.text_encoder(ids)[0].to(self.dtype)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """VAE decode; an fp16 overflow (NaN/inf) is retried with the VAE upcast to fp32."""

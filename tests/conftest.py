@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,12 @@ import torch
 from PIL import Image
 
 from model import make_model
+
+# The tiny models run fastest on one thread, and OpenMP threads contending for this machine's two
+# cores (with the Redis, worker and server processes the tests start) stall badly. Subprocesses
+# (workers, CLI runs) inherit the variable.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,20 @@
+"""Judges: score edits from three perspectives, label manifests with rewards, evaluate checkpoints."""
+
+from .errors import InputFileError, JudgeError, JudgeReplyError, JudgeRequestError
+from .judgement import PERSPECTIVES, Judge, Judgement, Judgements
+from .registry import JudgeOptions, create_judge, judge_names, register_judge
+
+__all__ = [
+    "PERSPECTIVES",
+    "InputFileError",
+    "Judge",
+    "JudgeError",
+    "JudgeOptions",
+    "JudgeReplyError",
+    "JudgeRequestError",
+    "Judgement",
+    "Judgements",
+    "create_judge",
+    "judge_names",
+    "register_judge",
+]

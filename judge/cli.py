@@ -1,0 +1,133 @@
+"""`rewardedit label` and `rewardedit eval`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from model.cli import default_device, fail
+
+from .cache import default_cache_dir
+from .judgement import Judge
+from .registry import JudgeOptions, create_judge, judge_names
+
+EXIT_ITEMS_FAILED = 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    label = subparsers.add_parser(
+        "label",
+        help="fill a manifest's rewards with a judge (resumable)",
+        description="Lines already labelled in --out are kept; run the same command again to resume.",
+    )
+    label.add_argument("manifest", type=Path, metavar="MANIFEST", help="manifest to label (.jsonl)")
+    label.add_argument(
+        "--out", type=Path, required=True, metavar="MANIFEST", help="labelled manifest to write"
+    )
+    add_judge_arguments(label)
+    label.set_defaults(func=label_command)
+
+    evaluate = subparsers.add_parser(
+        "eval", help="edit a benchmark with a checkpoint and report the judge's yes-rate and mean score"
+    )
+    evaluate.add_argument("--model", type=Path, required=True, help="checkpoint folder")
+    evaluate.add_argument("--benchmark", type=Path, required=True, help="folder holding benchmark.json")
+    evaluate.add_argument("--out", type=Path, required=True, help="folder for images, judgements, results")
+    add_judge_arguments(evaluate)
+    evaluate.add_argument("--steps", type=int, default=30)
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of every item's edit")
+    evaluate.add_argument("--guidance-scale", type=float, default=7.5)
+    evaluate.add_argument("--image-guidance-scale", type=float, default=1.5)
+    evaluate.add_argument("--reward-guidance-scale", type=float, default=1.0)
+    evaluate.add_argument("--max-side", type=int, default=512)
+    evaluate.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    evaluate.set_defaults(func=eval_command)
+
+
+def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("judge")
+    group.add_argument("--judge", choices=judge_names(), default="openai", help="judge backend")
+    group.add_argument("--base-url", help="OpenAI-compatible API root, e.g. https://api.openai.com/v1")
+    group.add_argument("--judge-model", help="model name the endpoint serves, e.g. gpt-4o")
+    group.add_argument("--concurrency", type=int, default=8, help="requests in flight at once")
+    group.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    group.add_argument("--max-retries", type=int, default=5, help="retries on 429, 5xx and timeouts")
+    group.add_argument("--cache-dir", type=Path, default=default_cache_dir(), help="judgement cache")
+    group.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+
+
+def build_judge(args: argparse.Namespace) -> Judge:
+    """The judge the flags describe; ValueError for a bad combination (e.g. openai without --base-url)."""
+    if not args.verbose:  # one INFO line per HTTP request would bury the progress bar
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    options = JudgeOptions(
+        base_url=args.base_url,
+        model=args.judge_model,
+        concurrency=args.concurrency,
+        timeout=args.timeout,
+        max_retries=args.max_retries,
+        cache_dir=None if args.no_cache else args.cache_dir,
+    )
+    return create_judge(args.judge, options)
+
+
+def label_command(args: argparse.Namespace) -> int:
+    from training.manifest import ManifestError
+
+    from .errors import JudgeRequestError
+    from .label import label_manifest
+    from .report import score_distribution
+
+    try:
+        judge = build_judge(args)
+    except ValueError as exc:
+        return fail(str(exc))
+    try:
+        result = label_manifest(args.manifest, args.out, judge, args.concurrency)
+    except (ManifestError, JudgeRequestError) as exc:
+        return fail(f"{exc}\n(lines labelled so far are saved in {args.out}; rerun to resume)")
+    labelled = [row.rewards for row in result.rows if row.rewards is not None]
+    print(score_distribution(labelled))
+    print(f"wrote {args.out}: {result.labelled} lines labelled now, {result.kept} kept from before")
+    if result.failed:
+        print(f"{result.failed} lines could not be labelled (see the errors above); rerun to retry them")
+        return EXIT_ITEMS_FAILED
+    return 0
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    from model import CheckpointError, InvalidInputError
+
+    from .errors import InputFileError, JudgeRequestError
+    from .evaluate import RESULTS_MARKDOWN, EditSettings, evaluate
+    from .prompts import PROMPT_VERSION
+
+    try:
+        judge = build_judge(args)
+    except ValueError as exc:
+        return fail(str(exc))
+    settings = EditSettings(
+        steps=args.steps,
+        seed=args.seed,
+        guidance_scale=args.guidance_scale,
+        image_guidance_scale=args.image_guidance_scale,
+        reward_guidance_scale=args.reward_guidance_scale,
+        max_side=args.max_side,
+        device=args.device or default_device(),
+    )
+    about = {
+        "name": args.judge,
+        "model": args.judge_model,
+        "base_url": args.base_url,
+        "prompt_version": PROMPT_VERSION,
+    }
+    try:
+        result = evaluate(args.model, args.benchmark, args.out, judge, args.concurrency, settings, about)
+    except (InputFileError, CheckpointError, InvalidInputError, JudgeRequestError) as exc:
+        return fail(str(exc))
+    print((args.out / RESULTS_MARKDOWN).read_text(encoding="utf-8"), end="")
+    if result.failed:
+        print(f"{result.failed} items could not be judged (see the errors in judgements.jsonl)")
+        return EXIT_ITEMS_FAILED
+    return 0

@@ -1,0 +1,142 @@
+"""What one training step does: the loss falls, clipping clips, and dropout trains the right parameters."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model import load_components
+from training import Trainer
+from training.objective import DropoutRates
+from training.seeding import generator
+from training.state import load_state
+
+from .helpers import changed, make_dataset, snapshot, tiny_config
+
+
+def first_batch(trainer: Trainer) -> dict[str, torch.Tensor]:
+    indices = next(iter(trainer.sampler))
+    return torch.utils.data.default_collate([trainer.dataset[key] for key in indices])
+
+
+def fixed_loss(trainer: Trainer, batch: dict[str, torch.Tensor]) -> float:
+    """The loss under one fixed draw of noise, timesteps and dropout."""
+    with torch.no_grad():
+        return trainer.objective.loss(trainer.model, batch, generator(123)).item()
+
+
+def test_loss_on_a_fixed_batch_goes_down(manifest, tmp_path):
+    trainer = Trainer(tiny_config(manifest, tmp_path, learning_rate=1e-3, batch_size=4))
+    batch = first_batch(trainer)
+    before = fixed_loss(trainer, batch)
+    losses = [trainer.train_step([batch]).loss for _ in range(15)]
+    after = fixed_loss(trainer, batch)
+    assert after < 0.7 * before, (before, after, losses)
+
+
+def test_gradient_clipping_bounds_the_norm_the_optimizer_sees(manifest, tmp_path):
+    trainer = Trainer(tiny_config(manifest, tmp_path, max_grad_norm=0.01))
+    seen = []
+
+    def record_norm(optimizer, args, kwargs) -> None:
+        norms = [torch.linalg.vector_norm(p.grad) for p in trainer.params if p.grad is not None]
+        seen.append(torch.linalg.vector_norm(torch.stack(norms)).item())
+
+    trainer.optimizer.optimizer.register_step_pre_hook(record_norm)
+    stats = trainer.train_step([first_batch(trainer)])
+    assert stats.grad_norm > 0.1, "the reported norm is the one before clipping"
+    assert seen == [pytest.approx(0.01, rel=1e-3)]
+
+
+def reward_parts_after_training(trainer: Trainer, steps: int) -> tuple[dict, dict]:
+    before = snapshot(trainer.denoiser.net.reward)
+    batch = first_batch(trainer)
+    for _ in range(steps):
+        trainer.train_step([batch])
+    return before, snapshot(trainer.denoiser.net.reward)
+
+
+@pytest.mark.parametrize("case", ["reward dropout 1.0", "unlabelled manifest"])
+def test_without_rewards_only_the_null_reward_path_trains(tmp_path, case):
+    labelled = case == "reward dropout 1.0"
+    manifest = make_dataset(tmp_path, count=4, labelled=labelled)
+    trainer = Trainer(tiny_config(manifest, tmp_path / "run", reward_dropout=1.0 if labelled else 0.0))
+    before, after = reward_parts_after_training(trainer, steps=3)
+    assert not changed(before, after, "score_embedding")
+    assert not changed(before, after, "type_embedding")
+    for part in ("null_condition", "encoder", "block_biases"):
+        assert changed(before, after, part), part
+
+
+def test_with_rewards_kept_the_score_path_trains(tmp_path):
+    manifest = make_dataset(tmp_path, count=4, labelled=True)
+    trainer = Trainer(tiny_config(manifest, tmp_path / "run", reward_dropout=0.0))
+    before, after = reward_parts_after_training(trainer, steps=3)
+    assert changed(before, after, "score_embedding") and changed(before, after, "type_embedding")
+    assert not changed(before, after, "null_condition")
+
+
+def test_gradient_checkpointing_gives_the_same_step(manifest, tmp_path):
+    weights = []
+    for checkpointing in (False, True):
+        trainer = Trainer(
+            tiny_config(manifest, tmp_path / str(checkpointing), gradient_checkpointing=checkpointing)
+        )
+        assert trainer.components.unet.is_gradient_checkpointing == checkpointing
+        trainer.train_step([first_batch(trainer)])
+        weights.append(snapshot(trainer.denoiser))
+    for name, value in weights[0].items():
+        torch.testing.assert_close(weights[1][name], value, rtol=1e-5, atol=1e-7, msg=name)
+
+
+class RecordingModel(torch.nn.Module):
+    """Stands in for the denoiser and keeps the conditions it was given."""
+
+    def forward(self, noisy, timesteps, text, source, reward_text, scores, use_reward):
+        self.seen = {"text": text, "source": source, "use_reward": use_reward}
+        return torch.zeros_like(noisy)
+
+
+@pytest.mark.parametrize("dropped", ["instruction", "image", "reward"])
+def test_each_dropout_rate_drops_only_its_own_condition(manifest, tmp_path, dropped):
+    trainer = Trainer(tiny_config(manifest, tmp_path, batch_size=4))
+    batch = first_batch(trainer)
+    rates = {"instruction": 0.0, "image": 0.0, "reward": 0.0, dropped: 1.0}
+    trainer.objective.rates = DropoutRates(**rates)
+    model = RecordingModel()
+    trainer.objective.loss(model, batch, generator(0))
+    encoded = trainer.objective.encode(batch, generator(0))
+
+    empty = trainer.objective.empty_states.expand_as(encoded["text"])
+    assert torch.equal(model.seen["text"], empty if dropped == "instruction" else encoded["text"])
+    source = torch.zeros_like(encoded["source"]) if dropped == "image" else encoded["source"]
+    assert torch.equal(model.seen["source"], source)
+    assert (
+        model.seen["use_reward"].tolist() == [False] * 4
+        if dropped == "reward"
+        else batch["has_reward"].tolist()
+    )
+
+
+def test_ema_weights_are_what_the_checkpoints_serve(manifest, tmp_path):
+    trainer = Trainer(
+        tiny_config(
+            manifest, tmp_path, ema=True, ema_decay=0.5, max_steps=3, checkpoint_every=3, validate_every=0
+        )
+    )
+    initial = snapshot(trainer.denoiser.net)
+    final = trainer.fit()
+
+    raw = snapshot(trainer.denoiser.net)
+    names = [name.removeprefix("net.") for name, _ in trainer.denoiser.named_parameters()]
+    averaged = dict(zip(names, trainer.ema.shadow_params, strict=True))
+    served = load_components(final)
+    served = {**prefixed(served.unet, "unet."), **prefixed(served.reward, "reward.")}
+    assert all(torch.equal(served[name], averaged[name]) for name in names)
+    assert changed(raw, {**raw, **averaged}, "unet.") and changed(initial, {**initial, **averaged}, "unet.")
+    _, _, saved_raw = load_state(tmp_path / "checkpoint-3")
+    assert all(torch.equal(saved_raw[name], raw[name]) for name in raw)
+
+
+def prefixed(module: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
+    return {prefix + name: value for name, value in module.state_dict().items()}

@@ -1,0 +1,111 @@
+"""The training configuration: one typed model that the YAML file and the command-line flags both fill.
+
+Every field is a YAML key (`max_steps`) and a flag (`--max-steps`); flags override the file, the
+file overrides the defaults. The defaults follow the paper (section 6.1): AdamW, lr 5e-5, weight
+decay 1e-2, no warm-up, 256 px random crops.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """The YAML file or a flag holds an unknown key or an invalid value."""
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # -- data and model --------------------------------------------------------------------------
+    manifest: Path = Field(description="training manifest (JSON Lines, DESIGN.md section 4)")
+    init: Path | None = Field(
+        None, description="checkpoint folder to start from (RewardEdit or plain InstructPix2Pix)"
+    )
+    preset: Literal["tiny", "sd15"] | None = Field(
+        None, description="start from a randomly initialised preset instead of --init"
+    )
+    out: Path = Field(description="output folder: DIR/checkpoint-STEP, DIR/final, DIR/logs, DIR/validation")
+    resolution: int = Field(256, gt=0, multiple_of=8, description="training crop size in pixels")
+    random_flip: bool = Field(True, description="flip source and edited image together, half of the time")
+    center_crop: bool = Field(False, description="crop the centre instead of a random window")
+    num_workers: int = Field(2, ge=0, description="data loader worker processes per training process")
+
+    # -- optimisation ----------------------------------------------------------------------------
+    max_steps: int = Field(10000, gt=0, description="optimizer steps to train for")
+    batch_size: int = Field(4, gt=0, description="samples per process per micro-batch")
+    gradient_accumulation_steps: int = Field(1, gt=0, description="micro-batches per optimizer step")
+    learning_rate: float = Field(5e-5, gt=0, description="AdamW learning rate")
+    weight_decay: float = Field(1e-2, ge=0, description="AdamW weight decay")
+    lr_scheduler: Literal["constant", "constant_with_warmup", "linear", "cosine"] = Field(
+        "constant", description="learning-rate schedule over max_steps"
+    )
+    lr_warmup_steps: int = Field(0, ge=0, description="linear warm-up steps of the schedule")
+    max_grad_norm: float = Field(1.0, gt=0, description="clip the gradient's global L2 norm to this")
+    instruction_dropout: float = Field(
+        0.1, ge=0, le=1, description="probability of training a sample with the empty instruction"
+    )
+    image_dropout: float = Field(
+        0.1, ge=0, le=1, description="probability of training a sample with a zero source latent"
+    )
+    reward_dropout: float = Field(
+        0.1, ge=0, le=1, description="probability of training a sample with the learned null reward"
+    )
+    ema: bool = Field(False, description="keep an exponential moving average and save it as the model")
+    ema_decay: float = Field(0.9999, gt=0, lt=1, description="EMA decay")
+    mixed_precision: Literal["no", "fp16", "bf16"] = Field(
+        "no", description="autocast the forward passes in fp16 or bf16 (weights stay fp32)"
+    )
+    gradient_checkpointing: bool = Field(False, description="recompute U-Net activations to save memory")
+    seed: int = Field(0, description="seed of the preset weights, data order, crops, noise and dropout")
+
+    # -- checkpoints, logs, validation -----------------------------------------------------------
+    resume: bool = Field(False, description="continue from the latest DIR/checkpoint-STEP, if any")
+    checkpoint_every: int = Field(500, gt=0, description="save DIR/checkpoint-STEP every N steps")
+    checkpoints_total_limit: int | None = Field(
+        None, gt=0, description="keep only the newest N checkpoints (default: all)"
+    )
+    validate_every: int = Field(500, ge=0, description="save validation edits every N steps (0: never)")
+    validation_manifest: Path | None = Field(
+        None, description="manifest of validation samples (default: the training manifest)"
+    )
+    validation_samples: int = Field(2, gt=0, description="how many manifest rows to edit at validation")
+    validation_inference_steps: int = Field(20, gt=0, description="sampling steps of a validation edit")
+
+    @model_validator(mode="after")
+    def _one_starting_point(self) -> TrainConfig:
+        if (self.init is None) == (self.preset is None):
+            raise ValueError("give exactly one of 'init' (a checkpoint folder) and 'preset'")
+        return self
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults, then the YAML file's keys, then `overrides` (the flags given on the command line)."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config {str(path)!r}: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config {str(path)!r} must be a mapping of keys to values")
+        values.update(loaded or {})
+    values.update(overrides or {})
+    try:
+        return TrainConfig.model_validate(values)
+    except ValidationError as exc:
+        problems = "\n  ".join(_describe(error) for error in exc.errors())
+        source = f" in {path}" if path is not None else ""
+        raise ConfigError(f"invalid training config{source}:\n  {problems}") from exc
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if not key:
+        return error["msg"].removeprefix("Value error, ")
+    flag = "--" + key.replace("_", "-")
+    return f"{key} ({flag}): {error['msg']}"

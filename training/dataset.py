@@ -1,0 +1,104 @@
+"""Manifest rows as training tensors: paired crop/flip of source and edited image, tokenized texts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import Dataset
+from transformers import CLIPTokenizer
+
+from model import InvalidInputError, Rewards
+from model.image import image_to_tensor, load_image
+from model.text import tokenize
+
+from .manifest import ManifestError, ManifestRow
+from .seeding import AUGMENTATION, derive_seed
+
+# What the reward condition is built from when a row has no rewards; the null reward replaces it.
+PLACEHOLDER_REWARDS = Rewards()
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    resolution: int
+    random_flip: bool = True
+    center_crop: bool = False
+
+
+class ManifestDataset(Dataset):
+    """Items are keyed by (row index, stream position): the position seeds that item's crop and flip.
+
+    Seeding augmentation from the position in the sample stream, not from a stateful generator,
+    makes every batch reproducible from the position alone, which is what resuming relies on.
+    """
+
+    def __init__(
+        self, rows: list[ManifestRow], tokenizer: CLIPTokenizer, augmentation: Augmentation, seed: int
+    ) -> None:
+        self.rows = rows
+        self.tokenizer = tokenizer
+        self.augmentation = augmentation
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def all_labelled(self) -> bool:
+        return all(row.rewards is not None for row in self.rows)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        index, position = key
+        row = self.rows[index]
+        rng = np.random.default_rng(derive_seed(self.seed, AUGMENTATION, position))
+        source, edited = paired_crop_flip(_open(row, "source"), _open(row, "edited"), self.augmentation, rng)
+        rewards = row.rewards or PLACEHOLDER_REWARDS
+        return {
+            "source": image_to_tensor(source)[0],
+            "edited": image_to_tensor(edited)[0],
+            "input_ids": self.tokenize(row.instruction),
+            "reward_ids": self.tokenize(rewards.prompt()),
+            "scores": torch.tensor(rewards.scores, dtype=torch.float32),
+            "has_reward": torch.tensor(row.rewards is not None),
+        }
+
+    def tokenize(self, text: str) -> torch.Tensor:
+        """Token ids padded/truncated to the text encoder's 77 positions, as the pipeline encodes them."""
+        return tokenize(self.tokenizer, text)[0]
+
+
+def paired_crop_flip(
+    source: Image.Image, edited: Image.Image, augmentation: Augmentation, rng: np.random.Generator
+) -> tuple[Image.Image, Image.Image]:
+    """Resize both to the source's shape with the short side at `resolution`, then crop and flip them alike.
+
+    Identical geometry matters: the model learns which pixels the edit changes, so any offset
+    between the pair would teach it to shift the whole image.
+    """
+    side = augmentation.resolution
+    width, height = source.size
+    scale = side / min(width, height)
+    size = (max(side, round(width * scale)), max(side, round(height * scale)))
+    source = source.resize(size, Image.Resampling.BICUBIC)
+    edited = edited.resize(size, Image.Resampling.BICUBIC)
+    if augmentation.center_crop:
+        left, top = (size[0] - side) // 2, (size[1] - side) // 2
+    else:
+        left, top = int(rng.integers(size[0] - side + 1)), int(rng.integers(size[1] - side + 1))
+    box = (left, top, left + side, top + side)
+    source, edited = source.crop(box), edited.crop(box)
+    if augmentation.random_flip and rng.random() < 0.5:
+        source = source.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        edited = edited.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return source, edited
+
+
+def _open(row: ManifestRow, key: str) -> Image.Image:
+    try:
+        image = load_image(getattr(row, key))
+    except InvalidInputError as exc:
+        raise ManifestError(f"manifest line {row.line} (id {row.id!r}): {exc}") from exc
+    return ImageOps.exif_transpose(image).convert("RGB")

@@ -1,0 +1,89 @@
+"""The training loss: InstructPix2Pix's epsilon-prediction MSE with the reward as a third condition.
+
+Conditioning dropout trains the branches classifier-free guidance samples from: the empty
+instruction (text CFG), a zero source latent (image CFG, as InstructPix2Pix trains it) and the
+learned null reward (reward CFG). The three are drawn independently per sample.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDPMScheduler
+from diffusers.utils.torch_utils import randn_tensor
+from torch import nn
+from transformers import CLIPTextModel
+
+
+@dataclass(frozen=True)
+class DropoutRates:
+    instruction: float
+    image: float
+    reward: float
+
+
+class EditObjective:
+    """Encodes a batch with the frozen VAE and text encoder, noises it, and scores a denoiser on it."""
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        text_encoder: CLIPTextModel,
+        noise_scheduler: DDPMScheduler,
+        empty_ids: torch.Tensor,
+        rates: DropoutRates,
+        autocast: Callable[[], AbstractContextManager] = contextlib.nullcontext,
+    ) -> None:
+        if noise_scheduler.config.prediction_type != "epsilon":
+            raise ValueError(
+                f"the scheduler predicts {noise_scheduler.config.prediction_type!r}; training needs 'epsilon'"
+            )
+        self.vae = vae
+        self.text_encoder = text_encoder
+        self.noise_scheduler = noise_scheduler
+        self.rates = rates
+        self.autocast = autocast
+        with torch.no_grad():
+            self.empty_states = text_encoder(empty_ids.to(text_encoder.device))[0]
+
+    @torch.no_grad()
+    def encode(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Target latent (posterior sample, scaled), source latent (posterior mode, unscaled), text states."""
+        vae = self.vae
+        with self.autocast():
+            target = vae.encode(batch["edited"]).latent_dist.sample(generator) * vae.config.scaling_factor
+            return {
+                "target": target.float(),
+                "source": vae.encode(batch["source"]).latent_dist.mode(),
+                "text": self.text_encoder(batch["input_ids"])[0],
+                "reward_text": self.text_encoder(batch["reward_ids"])[0],
+            }
+
+    def loss(
+        self, model: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator
+    ) -> torch.Tensor:
+        """MSE between the drawn noise and the model's prediction; all randomness comes from `generator`."""
+        encoded = self.encode(batch, generator)
+        target = encoded["target"]
+        size, device = target.shape[0], target.device
+        noise = randn_tensor(target.shape, generator=generator, device=device, dtype=target.dtype)
+        timesteps = torch.randint(
+            0, self.noise_scheduler.config.num_train_timesteps, (size,), generator=generator
+        ).to(device)
+        noisy = self.noise_scheduler.add_noise(target, noise, timesteps)
+
+        drop = torch.rand(3, size, generator=generator).to(device)
+        rates, text = self.rates, encoded["text"]
+        empty = self.empty_states.to(text.dtype)
+        text = torch.where((drop[0] < rates.instruction)[:, None, None], empty, text)
+        source = encoded["source"] * (drop[1] >= rates.image)[:, None, None, None]
+        use_reward = batch["has_reward"] & (drop[2] >= rates.reward)
+
+        reward_text, scores = encoded["reward_text"], batch["scores"]
+        prediction = model(noisy, timesteps, text, source, reward_text, scores, use_reward)
+        return F.mse_loss(prediction.float(), noise)
