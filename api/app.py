@@ -1,0 +1,47 @@
+"""The FastAPI app factory: the same app in both modes, only the backend behind it differs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from worker.backend import open_backend
+from worker.settings import Settings
+
+from .errors import install_error_handlers
+from .metrics import Metrics, MetricsMiddleware
+from .routers import health, jobs, page
+from .upload_limit import UploadLimitMiddleware
+
+DESCRIPTION = """Reward-conditioned, instruction-based image editing.
+
+Submit an image and an instruction to `POST /edit`, then follow the job at `/jobs/{id}`
+(or its server-sent events) and fetch the PNG from `/jobs/{id}/result`.
+Errors are `{"error": {"code", "message"}}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Embedded mode loads the model here, so a bad checkpoint stops the start, not a job.
+        app.state.backend = await run_in_threadpool(open_backend, settings)
+        try:
+            yield
+        finally:
+            app.state.backend.close()
+
+    app = FastAPI(title="RewardEdit", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    install_error_handlers(app)
+    app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees every answer
+    for module in (jobs, health, page):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,140 @@
+"""Request and response bodies, with the field bounds of DESIGN.md section 3."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from model.image import DEFAULT_MAX_SIDE, MIN_SIDE
+from model.rewards import MAX_SCORE, MAX_TEXT_CHARS, MIN_SCORE, NO_PROBLEM
+from worker.jobs import JobRecord
+
+MAX_INSTRUCTION_CHARS = 1000
+MAX_STEPS = 150
+MAX_SIDE_LIMIT = 1024
+MAX_SEED = 2**63 - 1
+
+
+def _score(name: str) -> Any:
+    return Field(
+        default=MAX_SCORE,
+        ge=MIN_SCORE,
+        le=MAX_SCORE,
+        allow_inf_nan=False,
+        description=f"wanted {name} score, {MIN_SCORE:g} (worst) to {MAX_SCORE:g} (best)",
+    )
+
+
+def _text(name: str) -> Any:
+    return Field(
+        default=NO_PROBLEM,
+        max_length=MAX_TEXT_CHARS,
+        description=f"what should be wrong in {name} ({NO_PROBLEM!r}: nothing)",
+    )
+
+
+def _scale(default: float, upper: float, what: str) -> Any:
+    return Field(default=default, ge=0, le=upper, allow_inf_nan=False, description=what)
+
+
+class EditParams(BaseModel):
+    """The edit a job runs (everything but the seed, which the job shows on its own)."""
+
+    instruction: str = Field(
+        min_length=1, max_length=MAX_INSTRUCTION_CHARS, description="e.g. 'make the sky purple'"
+    )
+    following: float = _score("instruction following")
+    preserving: float = _score("detail preserving")
+    quality: float = _score("generation quality")
+    following_text: str = _text("instruction following")
+    preserving_text: str = _text("detail preserving")
+    quality_text: str = _text("generation quality")
+    steps: int = Field(default=30, ge=1, le=MAX_STEPS, description="denoising steps")
+    guidance_scale: float = _scale(7.5, 30, "instruction guidance")
+    image_guidance_scale: float = _scale(1.5, 10, "source image guidance")
+    reward_guidance_scale: float = _scale(1.0, 10, "reward guidance (1: off)")
+    max_side: int = Field(
+        default=DEFAULT_MAX_SIDE,
+        ge=MIN_SIDE,
+        le=MAX_SIDE_LIMIT,
+        description="long side of the edited image, px",
+    )
+
+    @field_validator("instruction")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class EditForm(EditParams):
+    """The form fields of POST /edit besides the image file."""
+
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="default: a random seed")
+
+
+class Progress(BaseModel):
+    step: int
+    total: int
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
+
+
+class Job(BaseModel):
+    id: str
+    status: JobStatus
+    progress: Progress
+    queue_position: int | None = Field(description="1 for the next job to start; null unless queued")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    params: EditParams
+    seed: int
+    error: ErrorDetail | None
+    result_url: str | None
+
+    @classmethod
+    def from_record(cls, job: JobRecord, queue_position: int | None) -> Job:
+        return cls(
+            id=job.id,
+            status=job.status,
+            progress=Progress(step=job.step, total=job.total),
+            queue_position=queue_position,
+            created_at=_time(job.created_at),
+            started_at=_time(job.started_at),
+            finished_at=_time(job.finished_at),
+            params=EditParams(**job.params),
+            seed=job.seed,
+            error=ErrorDetail(**job.error) if job.error else None,
+            result_url=f"/jobs/{job.id}/result" if job.status == "succeeded" else None,
+        )
+
+
+def _time(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, tz=timezone.utc)
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    mode: Literal["embedded", "broker"]
+    models: list[dict[str, Any]] = Field(description="the checkpoints the live workers serve")
+    untrained: bool = Field(description="true when a worker serves an untrained (random) model")
+    notice: str | None
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    workers: int

@@ -1,0 +1,53 @@
+"""What the API talks to, chosen by the settings: Redis + Celery workers, or the embedded mode."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .settings import Settings
+from .store import JobStore
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED, BROKER = "embedded", "broker"
+
+
+@dataclass
+class Backend:
+    mode: str
+    store: JobStore
+    submit: Callable[[str], None]  # hands a stored job's id to the workers
+    close: Callable[[], None]
+
+
+def open_backend(settings: Settings) -> Backend:
+    """Connect to Redis, or load the model and start the in-process worker (embedded mode).
+
+    Imports are per mode: the embedded mode needs neither Redis nor Celery, the API with a broker
+    no model in memory.
+    """
+    if not settings.embedded:
+        from .celery_app import CeleryDispatcher, create_celery
+        from .redis_store import RedisJobStore
+
+        store = RedisJobStore(settings.broker_url, settings.namespace, settings.job_ttl_s)
+        dispatcher = CeleryDispatcher(create_celery(settings))
+
+        def close() -> None:
+            dispatcher.close()
+            store.close()
+
+        return Backend(BROKER, store, dispatcher.submit, close)
+
+    from .embedded import EmbeddedWorker
+    from .local_store import LocalJobStore
+    from .model_source import resolve_model
+    from .runner import EditRunner
+
+    store = LocalJobStore(settings.blob_dir, settings.job_ttl_s)
+    model = resolve_model(settings)
+    worker = EmbeddedWorker(EditRunner.load(store, settings, model), settings.heartbeat_s).start()
+    logger.info("embedded mode: jobs run in this process with %s; blobs in %s", model.path, settings.blob_dir)
+    return Backend(EMBEDDED, store, worker.submit, worker.close)

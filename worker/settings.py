@@ -1,0 +1,91 @@
+"""The one settings object of the service (API and workers), read from `REWARDEDIT_*` variables.
+
+It lives in worker/ because both processes read it and a worker must not import the HTTP layer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Service configuration; every field is also an environment variable `REWARDEDIT_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="REWARDEDIT_", populate_by_name=True, extra="ignore")
+
+    model_path: Path | None = Field(
+        default=None,
+        description="checkpoint folder; unset: the untrained `tiny` preset written under data_dir",
+    )
+    device: str | None = Field(default=None, description="cpu or cuda (default: cuda when available)")
+    torch_threads: int | None = Field(
+        default=None, ge=1, description="CPU threads for torch in a worker (default: torch's choice)"
+    )
+    data_dir: Path = Field(default=Path("var"), description="default model and, when embedded, job blobs")
+    broker_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REWARDEDIT_BROKER_URL", "REDIS_URL"),
+        description="Redis URL of the broker and job store; unset: the embedded in-process mode",
+    )
+    namespace: str = Field(
+        default="rewardedit",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="prefix of every Redis key and name of the Celery queue",
+    )
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default=[], description="comma-separated bearer keys; empty: no authentication"
+    )
+    max_upload_bytes: int = Field(default=32 * MIB, ge=1024, description="largest POST /edit request body")
+    max_pixels: int = Field(
+        default=4096 * 4096,
+        ge=64 * 64,
+        description="largest input image (width x height), checked before decoding",
+    )
+    job_ttl_s: int = Field(default=24 * 3600, ge=60, description="how long job records and blobs are kept")
+    max_queued_jobs: int = Field(default=1000, ge=1, description="submissions beyond this answer 429")
+    visibility_timeout_s: float = Field(
+        default=2 * 3600,
+        gt=0,
+        description="an unacknowledged job is redelivered after this; keep it above the longest job",
+    )
+    lease_s: float = Field(
+        default=300,
+        gt=0,
+        description="a running job counts as abandoned this long after its worker's last step",
+    )
+    restore_interval_s: float = Field(
+        default=60, gt=0, description="how often workers look for jobs abandoned by dead workers"
+    )
+    heartbeat_s: float = Field(default=5, gt=0, description="how often workers announce they are alive")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _lease_within_visibility(self) -> Settings:
+        # A redelivered job whose previous lease is still valid is skipped, so the lease must end first.
+        if self.lease_s >= self.visibility_timeout_s:
+            raise ValueError("lease_s must be shorter than visibility_timeout_s")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return not self.broker_url
+
+    @property
+    def default_model_dir(self) -> Path:
+        return self.data_dir / "models" / "default"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
