@@ -51,9 +51,11 @@ def prepare_image(image: Image.Image, max_side: int = DEFAULT_MAX_SIDE) -> Image
             rgba = image.convert("RGBA")
             background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             image = Image.alpha_composite(background, rgba).convert("RGB")
-        elif image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        elif image.mode.startswith("I"):
+            # 16-bit samples span 0-65535 however dark the picture; 32-bit "I" has no fixed range.
             array = np.asarray(image, dtype=np.float64)
-            array = np.clip(array / (65535.0 if array.max() > 255 else 255.0) * 255.0, 0, 255)
+            full_scale = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+            array = np.clip(np.round(array / full_scale * 255.0), 0, 255)
             image = Image.fromarray(array.astype(np.uint8)).convert("RGB")
         else:
             image = image.convert("RGB")

@@ -56,3 +56,9 @@ def test_transparent_pixels_become_white():
 def test_tiny_images_are_refused():
     with pytest.raises(InvalidInputError):
         prepare_image(Image.new("RGB", (63, 500)))
+
+
+def test_dark_16_bit_image_keeps_its_brightness():
+    dark = Image.fromarray(np.full((64, 64), 200, dtype=np.uint16))  # 200 / 65535: nearly black
+    assert dark.mode.startswith("I;16")
+    assert np.asarray(prepare_image(dark)).max() <= 1
