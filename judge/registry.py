@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .judgement import Judge
 
-BACKEND_MODULES = ("judge.openai_judge",)
+BACKEND_MODULES = ("judge.openai_judge", "synth.oracle_judge")
 
 
 @dataclass(frozen=True)

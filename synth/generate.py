@@ -1,0 +1,82 @@
+"""Folders on disk: a noisy, labelled training set (manifest.jsonl) and a held-out benchmark.
+
+Item i draws from its own random stream (seed, stream, i), so any item can be rebuilt alone, and the
+training and benchmark streams never share a scene for the same seed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from judge.benchmark import BENCHMARK_FILE
+from training.manifest import ManifestRow, write_manifest
+
+from .edits import EditCase, NoRoomError, propose
+from .failures import noisy_edit
+from .labels import oracle_rewards, random_plan
+from .render import render
+from .sampling import random_scene
+from .truth import save_source
+from .vocabulary import CATEGORIES
+
+MANIFEST_FILE = "manifest.jsonl"
+TRAIN_STREAM, BENCHMARK_STREAM = 0, 1
+
+
+def scene_cases(seed: int, stream: int, index: int, size: int, categories: tuple[str, ...]) -> list[EditCase]:
+    """A scene and one edit per category, redrawing the scene until every category fits it."""
+    rng = np.random.default_rng([seed, stream, index])
+    while True:
+        scene = random_scene(rng, size, size)
+        try:
+            return [propose(rng, scene, category) for category in categories]
+        except NoRoomError:
+            continue
+
+
+def write_dataset(out: Path, count: int, seed: int, size: int = 64) -> list[ManifestRow]:
+    """OUT/images/<id>-{source,edited}.png and OUT/manifest.jsonl with the oracle's rewards."""
+    rows = []
+    for i in range(count):
+        category = CATEGORIES[i % len(CATEGORIES)]
+        (case,) = scene_cases(seed, TRAIN_STREAM, i, size, (category,))
+        rng = np.random.default_rng([seed, TRAIN_STREAM, i, 1])
+        plan = random_plan(rng)
+        edited = noisy_edit(rng, case, plan)
+        sample_id = f"{i:06d}"
+        source_path, edited_path = (
+            out / "images" / f"{sample_id}-source.png",
+            out / "images" / f"{sample_id}-edited.png",
+        )
+        source_path.parent.mkdir(parents=True, exist_ok=True)
+        render(case.before).save(source_path)
+        Image.fromarray(edited).save(edited_path)
+        rewards = oracle_rewards(case, edited, plan)
+        rows.append(ManifestRow(sample_id, source_path, edited_path, case.instruction, rewards))
+    write_manifest(rows, out / MANIFEST_FILE)
+    return rows
+
+
+def write_benchmark(out: Path, count: int, seed: int, size: int = 64) -> list[dict[str, str]]:
+    """OUT/benchmark.json and OUT/images/<scene>.png: scenes with one edit per category, as Real-Edit."""
+    items: list[dict[str, str]] = []
+    for index in range(-(-count // len(CATEGORIES))):
+        cases = scene_cases(seed, BENCHMARK_STREAM, index, size, CATEGORIES)
+        image = f"images/{index:04d}.png"
+        save_source(out / image, cases[0].before, cases)
+        for case in cases:
+            items.append(
+                {
+                    "id": f"{index:04d}-{case.category}",
+                    "image": image,
+                    "instruction": case.instruction,
+                    "category": case.category,
+                }
+            )
+    items = items[:count]
+    (out / BENCHMARK_FILE).write_text(json.dumps(items, indent=1) + "\n", encoding="utf-8")
+    return items

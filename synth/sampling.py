@@ -1,0 +1,79 @@
+"""Random scenes: 3-5 non-overlapping shapes with unique (colour, kind) names on a random background."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .render import shape_mask
+from .scene import Background, Scene, Shape
+from .vocabulary import COLOURS, PATTERNS, SHAPES, TEXTURES
+
+MIN_SHAPES, MAX_SHAPES = 3, 5
+GAP = 2  # pixels kept free around every shape, so edits of one never touch another
+ATTEMPTS = 200
+
+
+def pick(rng: np.random.Generator, options: object) -> str:
+    return str(rng.choice(list(options)))  # type: ignore[call-overload]
+
+
+def size_range(scene_side: int) -> tuple[int, int]:
+    return max(3, scene_side // 9), max(4, scene_side // 6)
+
+
+def fits(shape: Shape, scene: Scene) -> bool:
+    """Inside the frame and GAP pixels away from every other shape of the scene."""
+    h, w, s = scene.height, scene.width, shape.size + GAP
+    if not (s <= shape.x < w - s and s <= shape.y < h - s):
+        return False
+    grown = shape_mask(Shape(shape.kind, shape.colour, shape.x, shape.y, s), h, w)
+    return not any((grown & shape_mask(other, h, w)).any() for other in scene.shapes if other != shape)
+
+
+def region_bounds(region: str, scene: Scene) -> tuple[range, range]:
+    """x and y ranges of centres in one quadrant ("top left", ...)."""
+    vertical, horizontal = region.split()
+    xs = range(0, scene.width // 2) if horizontal == "left" else range(scene.width // 2, scene.width)
+    ys = range(0, scene.height // 2) if vertical == "top" else range(scene.height // 2, scene.height)
+    return xs, ys
+
+
+def place_shape(
+    rng: np.random.Generator, scene: Scene, kind: str, colour: str, region: str | None = None
+) -> Shape | None:
+    """A new shape that fits the scene (in the quadrant if given), or None when there is no room."""
+    low, high = size_range(min(scene.width, scene.height))
+    for _ in range(ATTEMPTS):
+        xs, ys = region_bounds(region, scene) if region else (range(scene.width), range(scene.height))
+        shape = Shape(
+            kind,
+            colour,
+            int(rng.integers(xs.start, xs.stop)),
+            int(rng.integers(ys.start, ys.stop)),
+            int(rng.integers(low, high + 1)),
+            pick(rng, TEXTURES) if rng.random() < 0.3 else "solid",
+        )
+        if fits(shape, scene):
+            return shape
+    return None
+
+
+def unused_names(scene: Scene) -> list[tuple[str, str]]:
+    used = {(s.colour, s.kind) for s in scene.shapes}
+    taken_colours = {scene.background.colour}
+    return [(c, k) for c in COLOURS if c not in taken_colours for k in SHAPES if (c, k) not in used]
+
+
+def random_scene(rng: np.random.Generator, width: int = 64, height: int = 64) -> Scene:
+    """A scene whose shapes stand apart from each other and from the background colour."""
+    colour = pick(rng, COLOURS)
+    pattern = pick(rng, PATTERNS)
+    accent = pick(rng, [c for c in COLOURS if c != colour])
+    scene = Scene(width, height, Background(colour, pattern, accent))
+    for _ in range(int(rng.integers(MIN_SHAPES, MAX_SHAPES + 1))):
+        names = unused_names(scene)
+        shape_colour, kind = names[int(rng.integers(len(names)))]
+        shape = place_shape(rng, scene, kind, shape_colour)
+        if shape is not None:
+            scene = Scene(width, height, scene.background, (*scene.shapes, shape))
+    return scene

@@ -1,0 +1,79 @@
+"""Failures, the oracle's measurements, the labeller's distribution and the oracle judge."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from judge.judgement import Judgements
+from model.image import load_image
+from synth.edits import EditCase
+from synth.failures import Failure, FailurePlan, noisy_edit
+from synth.generate import write_dataset
+from synth.measure import measure
+from synth.oracle_judge import OracleJudge
+from synth.render import render_array
+from synth.truth import save_source
+
+KINDS = [
+    ("following", "ignored"),
+    ("following", "wrong"),
+    ("preserving", "spill"),
+    ("quality", "blur"),
+    ("quality", "noise"),
+    ("quality", "blocking"),
+    ("quality", "cast"),
+]
+
+
+def scores(case: EditCase, edited: np.ndarray) -> dict[str, float]:
+    measured = measure(render_array(case.before), render_array(case.after), edited)
+    return {name: m.score for name, m in measured.items()}
+
+
+def test_ground_truth_scores_five_everywhere(cases: list[EditCase]) -> None:
+    for case in cases:
+        assert scores(case, render_array(case.after)) == {"following": 5, "preserving": 5, "quality": 5}
+
+
+@pytest.mark.parametrize(("perspective", "kind"), KINDS)
+def test_severity_lowers_the_score_of_its_perspective(
+    cases: list[EditCase], perspective: str, kind: str
+) -> None:
+    severe = []
+    for case in cases[:7]:
+        plans = [FailurePlan(**{perspective: Failure(kind, s)}) for s in (0.2, 0.6, 1.0)]
+        measured = [scores(case, noisy_edit(np.random.default_rng(1), case, p))[perspective] for p in plans]
+        assert measured == sorted(measured, reverse=True), (case.instruction, measured)
+        assert measured[-1] < 5, (case.instruction, measured)
+        severe.append(measured[-1])
+    assert np.mean(severe) <= 3, severe
+
+
+def test_labels_are_noisy_like_the_papers(tmp_path: Path) -> None:
+    rows = write_dataset(tmp_path, 70, seed=3)
+    for p in range(3):
+        below = sum(row.rewards.scores[p] < 5 for row in rows) / len(rows)
+        assert 0.5 < below < 0.9
+    texts = {row.rewards.following_text for row in rows}
+    assert "None" in texts and len(texts) > 1
+
+
+def test_oracle_judge_says_yes_to_the_truth_and_names_failures(cases: list[EditCase], tmp_path: Path) -> None:
+    case = cases[0]
+    save_source(tmp_path / "source.png", case.before, [case])
+    source = load_image(tmp_path / "source.png")
+
+    def judged(edited: np.ndarray) -> Judgements:
+        return asyncio.run(OracleJudge().judge(source, Image.fromarray(edited), case.instruction))
+
+    truth = judged(render_array(case.after))
+    assert all(j.verdict and j.score == 5 and j.text == "None" for j in truth.values())
+    ignored = judged(render_array(case.before))
+    assert not ignored["following"].verdict and ignored["following"].text != "None"
+    noisy = judged(noisy_edit(np.random.default_rng(0), case, FailurePlan(quality=Failure("noise", 1.0))))
+    assert not noisy["quality"].verdict and noisy["following"].verdict
