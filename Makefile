@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 # Install torch before the project so `torch>=...` is satisfied by the local CPU build
 # instead of pulling a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
+# The web page and compose tests drive Debian's chromium and docker-compose; `make serve` needs neither.
+SYSTEM_STAMP := $(VENV)/.system-packages
+SYSTEM_PACKAGES := chromium docker-compose
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install serve test lint format clean
 
@@ -20,10 +24,17 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+$(SYSTEM_STAMP): | $(BIN)/python
+	if [ ! -x /usr/bin/chromium ] || ! command -v docker-compose >/dev/null; then \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES); \
+	fi
+	touch $(SYSTEM_STAMP)
+
 serve: install
 	$(BIN)/rewardedit serve --host 127.0.0.1 --port 8000
 
-test: install
+test: install $(SYSTEM_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q

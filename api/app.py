@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from worker.backend import open_backend
+from worker.judging import ServiceJudge
 from worker.settings import Settings
 
 from .errors import install_error_handlers
 from .metrics import Metrics, MetricsMiddleware
-from .routers import health, jobs, page
+from .routers import health, jobs, page, score
 from .upload_limit import UploadLimitMiddleware
 
 DESCRIPTION = """Reward-conditioned, instruction-based image editing.
 
 Submit an image and an instruction to `POST /edit`, then follow the job at `/jobs/{id}`
-(or its server-sent events) and fetch the PNG from `/jobs/{id}/result`.
+(or its server-sent events) and fetch the PNG from `/jobs/{id}/result`. With a judge
+configured, `POST /score` judges an edit and `candidates` > 1 keeps the best of several seeds.
 Errors are `{"error": {"code", "message"}}`.
 """
 
@@ -29,12 +31,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Embedded mode loads the model here, so a bad checkpoint stops the start, not a job.
-        app.state.backend = await run_in_threadpool(open_backend, settings)
-        try:
+        # Embedded mode loads the model here, so a bad checkpoint (or judge setup) stops the start, not a job.
+        with ExitStack() as resources:
+            app.state.judge = await run_in_threadpool(ServiceJudge.open, settings)
+            if app.state.judge is not None:
+                resources.callback(app.state.judge.close)
+            app.state.backend = await run_in_threadpool(open_backend, settings, app.state.judge)
+            resources.callback(app.state.backend.close)
             yield
-        finally:
-            app.state.backend.close()
 
     app = FastAPI(title="RewardEdit", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
@@ -42,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees every answer
-    for module in (jobs, health, page):
+    for module in (jobs, score, health, page):
         app.include_router(module.router)
+    app.mount("/static", page.static_files(), name="static")
     return app

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: settings, job store, API-key owner, and the caller's own job by id."""
+"""FastAPI dependencies: multipart bodies, settings, job store, judge, API-key owner, the caller's job."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from worker.backend import Backend
 from worker.jobs import JobRecord
+from worker.judging import NOT_CONFIGURED, ServiceJudge
 from worker.settings import Settings
 from worker.store import JobStore
 
@@ -21,6 +22,15 @@ ANONYMOUS = "anonymous"
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 bearer = HTTPBearer(auto_error=False, description="an API key, when the service has keys configured")
+
+
+def require_multipart(request: Request) -> None:
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"{request.method} {request.url.path} takes multipart/form-data with images as file fields",
+        )
 
 
 def get_settings(request: Request) -> Settings:
@@ -33,6 +43,17 @@ def get_backend(request: Request) -> Backend:
 
 def get_store(request: Request) -> JobStore:
     return request.app.state.backend.store
+
+
+def get_judge(request: Request) -> ServiceJudge | None:
+    return request.app.state.judge
+
+
+def require_judge(judge: Annotated[ServiceJudge | None, Depends(get_judge)]) -> ServiceJudge:
+    """The judge; without one, 501: this deployment lacks the feature (not bad input, not a fault)."""
+    if judge is None:
+        raise ApiError(501, NOT_CONFIGURED, "this service has no judge configured (REWARDEDIT_JUDGE)")
+    return judge
 
 
 def get_owner(

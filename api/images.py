@@ -28,6 +28,16 @@ def invalid_image(message: str) -> ApiError:
 
 def prepare_upload(data: bytes, max_side: int, max_pixels: int) -> bytes:
     """The upload as the PNG the pipeline will edit, or an ApiError (4xx) saying what is wrong."""
+    buffer = io.BytesIO()
+    read_upload(data, max_side, max_pixels).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def read_upload(data: bytes, max_side: int, max_pixels: int) -> Image.Image:
+    """The upload as the image the pipeline would edit (upright RGB, long side <= max_side), or an ApiError.
+
+    POST /score judges its images after the same checks, so they are what POST /edit would see.
+    """
     if not data:
         raise invalid_image("the uploaded image is empty")
     try:
@@ -57,11 +67,8 @@ def prepare_upload(data: bytes, max_side: int, max_pixels: int) -> bytes:
             )
         try:
             image.load()
-            prepared = prepare_image(image, max_side)
+            return prepare_image(image, max_side)  # a new image: it outlives closing the upload's
         except InvalidInputError as exc:
             raise invalid_image(str(exc)) from exc
         except DECODE_ERRORS as exc:
             raise invalid_image(f"the image is truncated or corrupt: {exc}") from exc
-        buffer = io.BytesIO()
-        prepared.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()

@@ -15,6 +15,7 @@ MAX_INSTRUCTION_CHARS = 1000
 MAX_STEPS = 150
 MAX_SIDE_LIMIT = 1024
 MAX_SEED = 2**63 - 1
+MAX_CANDIDATES = 8
 
 
 def _score(name: str) -> Any:
@@ -39,12 +40,24 @@ def _scale(default: float, upper: float, what: str) -> Any:
     return Field(default=default, ge=0, le=upper, allow_inf_nan=False, description=what)
 
 
-class EditParams(BaseModel):
-    """The edit a job runs (everything but the seed, which the job shows on its own)."""
+class InstructionForm(BaseModel):
+    """The instruction, as POST /edit and POST /score take it."""
 
     instruction: str = Field(
         min_length=1, max_length=MAX_INSTRUCTION_CHARS, description="e.g. 'make the sky purple'"
     )
+
+    @field_validator("instruction")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class EditParams(InstructionForm):
+    """The edit a job runs (everything but the seed, which the job shows on its own)."""
+
     following: float = _score("instruction following")
     preserving: float = _score("detail preserving")
     quality: float = _score("generation quality")
@@ -61,13 +74,12 @@ class EditParams(BaseModel):
         le=MAX_SIDE_LIMIT,
         description="long side of the edited image, px",
     )
-
-    @field_validator("instruction")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
+    candidates: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_CANDIDATES,
+        description="seeds to edit (seed, seed+1, ...); the judge keeps the best (> 1 needs a judge)",
+    )
 
 
 class EditForm(EditParams):
@@ -90,6 +102,32 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class JudgementBody(BaseModel):
+    verdict: bool = Field(description="whether the edit passes from this perspective")
+    score: float = Field(description=f"{MIN_SCORE:g} (worst) to {MAX_SCORE:g} (best)")
+    text: str = Field(description=f"what went wrong ({NO_PROBLEM!r}: nothing)")
+
+
+class JudgementsBody(BaseModel):
+    """The judge's view of an edit from the three perspectives (POST /score's answer)."""
+
+    following: JudgementBody
+    preserving: JudgementBody
+    quality: JudgementBody
+
+
+class Candidate(BaseModel):
+    """One seed of a best-of-N job, as judged."""
+
+    seed: int
+    judgements: JudgementsBody | None = Field(description="null when the judge's reply could not be read")
+    weighted_score: float | None = Field(
+        description="the weighted sum of the three scores over the weights' total (0-5); the best is chosen"
+    )
+    chosen: bool = Field(description="this candidate is the job's result")
+    error: ErrorDetail | None
+
+
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
 
 
@@ -105,6 +143,9 @@ class Job(BaseModel):
     seed: int
     error: ErrorDetail | None
     result_url: str | None
+    candidates: list[Candidate] = Field(
+        description="with candidates > 1: each judged candidate in seed order, once judged; else empty"
+    )
 
     @classmethod
     def from_record(cls, job: JobRecord, queue_position: int | None) -> Job:
@@ -120,6 +161,10 @@ class Job(BaseModel):
             seed=job.seed,
             error=ErrorDetail(**job.error) if job.error else None,
             result_url=f"/jobs/{job.id}/result" if job.status == "succeeded" else None,
+            candidates=[
+                Candidate(**candidate, chosen=index == job.chosen)
+                for index, candidate in enumerate(job.candidates)
+            ],
         )
 
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .judging import ServiceJudge
 from .settings import Settings
 from .store import JobStore
 
@@ -22,11 +23,11 @@ class Backend:
     close: Callable[[], None]
 
 
-def open_backend(settings: Settings) -> Backend:
+def open_backend(settings: Settings, judge: ServiceJudge | None) -> Backend:
     """Connect to Redis, or load the model and start the in-process worker (embedded mode).
 
     Imports are per mode: the embedded mode needs neither Redis nor Celery, the API with a broker
-    no model in memory.
+    no model in memory. The embedded worker shares the API's judge.
     """
     if not settings.embedded:
         from .celery_app import CeleryDispatcher, create_celery
@@ -48,6 +49,6 @@ def open_backend(settings: Settings) -> Backend:
 
     store = LocalJobStore(settings.blob_dir, settings.job_ttl_s)
     model = resolve_model(settings)
-    worker = EmbeddedWorker(EditRunner.load(store, settings, model), settings.heartbeat_s).start()
+    worker = EmbeddedWorker(EditRunner.load(store, settings, model, judge), settings.heartbeat_s).start()
     logger.info("embedded mode: jobs run in this process with %s; blobs in %s", model.path, settings.blob_dir)
     return Backend(EMBEDDED, store, worker.submit, worker.close)

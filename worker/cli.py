@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
-EXIT_USAGE = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,9 +24,11 @@ def worker_command(args: argparse.Namespace) -> int:
     from celery.signals import worker_ready
 
     from model import CheckpointError, InvalidInputError
+    from model.cli import fail
 
     from .celery_app import create_celery, register_edit_task
     from .heartbeat import Heartbeat
+    from .judging import ServiceJudge
     from .model_source import resolve_model
     from .redis_store import RedisJobStore
     from .runner import EditRunner
@@ -37,18 +37,19 @@ def worker_command(args: argparse.Namespace) -> int:
     overrides = {"model_path": args.model, "device": args.device}
     settings = Settings(**{name: value for name, value in overrides.items() if value is not None})
     if settings.embedded:
-        print(
-            "rewardedit: error: no broker URL: set REWARDEDIT_BROKER_URL or REDIS_URL "
-            "(without one, `rewardedit serve` runs the jobs itself)",
-            file=sys.stderr,
+        return fail(
+            "no broker URL: set REWARDEDIT_BROKER_URL or REDIS_URL "
+            "(without one, `rewardedit serve` runs the jobs itself)"
         )
-        return EXIT_USAGE
     store = RedisJobStore(settings.broker_url, settings.namespace, settings.job_ttl_s)
     try:
-        runner = EditRunner.load(store, settings, resolve_model(settings))
+        judge = ServiceJudge.open(settings)
+    except ValueError as exc:
+        return fail(str(exc))
+    try:
+        runner = EditRunner.load(store, settings, resolve_model(settings), judge)
     except (CheckpointError, InvalidInputError) as exc:
-        print(f"rewardedit: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(str(exc))
     app = create_celery(settings)
     register_edit_task(app, runner)
     heartbeat = Heartbeat(store, runner.worker_id, runner.info(), settings.heartbeat_s)
@@ -73,4 +74,6 @@ def worker_command(args: argparse.Namespace) -> int:
     )
     worker.start()
     heartbeat.stop()
+    if judge is not None:
+        judge.close()
     return worker.exitcode or 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
@@ -32,10 +32,17 @@ class JobRecord:
     attempts: int = 0
     worker: str | None = None
     lease_until: float = 0.0
+    # Best-of-N jobs: each judged candidate (seed, judgements, weighted score, error) and the winner.
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    chosen: int | None = None
 
     @property
     def finished(self) -> bool:
         return self.status in FINAL
+
+    @property
+    def candidate_count(self) -> int:
+        return self.params.get("candidates", 1)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -46,9 +53,8 @@ class JobRecord:
 
 
 def new_job(owner: str, params: dict[str, Any], seed: int, now: float) -> JobRecord:
-    return JobRecord(
-        id=uuid.uuid4().hex, owner=owner, params=params, seed=seed, created_at=now, total=params["steps"]
-    )
+    job = JobRecord(id=uuid.uuid4().hex, owner=owner, params=params, seed=seed, created_at=now)
+    return replace(job, total=params["steps"] * job.candidate_count)  # steps across all candidates
 
 
 def claim(job: JobRecord, worker: str, now: float, lease_s: float) -> JobRecord | None:
@@ -65,6 +71,8 @@ def claim(job: JobRecord, worker: str, now: float, lease_s: float) -> JobRecord 
         attempts=job.attempts + 1,
         worker=worker,
         lease_until=now + lease_s,
+        candidates=[],
+        chosen=None,
     )
 
 
@@ -77,14 +85,30 @@ def advance(
     return replace(job, step=step, total=total, lease_until=now + lease_s)
 
 
+def add_candidate(
+    job: JobRecord, worker: str, candidate: dict[str, Any], now: float, lease_s: float
+) -> JobRecord | None:
+    """Record a judged candidate and renew the lease; None tells the worker to stop, as advance does."""
+    if job.status != RUNNING or job.worker != worker:
+        return None
+    return replace(job, candidates=[*job.candidates, candidate], lease_until=now + lease_s)
+
+
 def finish(
-    job: JobRecord, worker: str, status: str, now: float, error: dict[str, str] | None = None
+    job: JobRecord,
+    worker: str,
+    status: str,
+    now: float,
+    error: dict[str, str] | None = None,
+    chosen: int | None = None,
 ) -> JobRecord | None:
     """End a run with a final status; only the worker holding the job may do it, and only once."""
     if job.status != RUNNING or job.worker != worker:
         return None
     step = job.total if status == SUCCEEDED else job.step
-    return replace(job, status=status, step=step, finished_at=now, error=error, lease_until=0.0)
+    return replace(
+        job, status=status, step=step, finished_at=now, error=error, lease_until=0.0, chosen=chosen
+    )
 
 
 def record_stop(job: JobRecord, worker: str, step: int) -> JobRecord | None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from model.rewards import PERSPECTIVES
 
 MIB = 1024 * 1024
 
@@ -63,6 +65,30 @@ class Settings(BaseSettings):
         default=60, gt=0, description="how often workers look for jobs abandoned by dead workers"
     )
     heartbeat_s: float = Field(default=5, gt=0, description="how often workers announce they are alive")
+    judge: str | None = Field(
+        default=None,
+        description="judge backend for POST /score and candidates > 1 (`openai`: any OpenAI-compatible "
+        "chat-completions endpoint); unset: no judge",
+    )
+    judge_base_url: str | None = Field(
+        default=None, description="the judge's API root, e.g. http://vlm:8000/v1"
+    )
+    judge_model: str | None = Field(default=None, description="model name the judge endpoint serves")
+    judge_api_key: SecretStr | None = Field(
+        default=None, description="the judge endpoint's key: the variable `rewardedit label` and `eval` read"
+    )
+    judge_timeout_s: float = Field(default=60, gt=0, description="seconds per judge request")
+    judge_max_retries: int = Field(default=2, ge=0, description="retries on 429, 5xx and timeouts")
+    judge_concurrency: int = Field(default=8, ge=1, description="judge requests in flight per process")
+    judge_weight_following: float = Field(
+        default=1, ge=0, allow_inf_nan=False, description="weight of instruction following"
+    )
+    judge_weight_preserving: float = Field(
+        default=1, ge=0, allow_inf_nan=False, description="weight of detail preserving"
+    )
+    judge_weight_quality: float = Field(
+        default=1, ge=0, allow_inf_nan=False, description="weight of generation quality"
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -78,9 +104,20 @@ class Settings(BaseSettings):
             raise ValueError("lease_s must be shorter than visibility_timeout_s")
         return self
 
+    @model_validator(mode="after")
+    def _some_weight(self) -> Settings:
+        if sum(self.judge_weights.values()) <= 0:
+            raise ValueError("at least one judge_weight_* must be positive")
+        return self
+
     @property
     def embedded(self) -> bool:
         return not self.broker_url
+
+    @property
+    def judge_weights(self) -> dict[str, float]:
+        """Weights of the judge's three scores when picking the best of several candidates."""
+        return {name: getattr(self, f"judge_weight_{name}") for name in PERSPECTIVES}
 
     @property
     def default_model_dir(self) -> Path:

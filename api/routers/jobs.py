@@ -12,10 +12,11 @@ from starlette.concurrency import run_in_threadpool
 
 from worker.backend import Backend
 from worker.jobs import CANCELED, FINAL, QUEUED, SUCCEEDED, JobRecord, cancel, fail_queued, new_job
+from worker.judging import NOT_CONFIGURED, ServiceJudge
 from worker.settings import Settings
 from worker.store import JobStore, StoreUnavailable, input_key, result_key
 
-from ..dependencies import OwnedJob, Owner, Store, get_backend, get_settings
+from ..dependencies import OwnedJob, Owner, Store, get_backend, get_judge, get_settings, require_multipart
 from ..errors import ApiError
 from ..images import prepare_upload
 from ..schemas import EditForm, ErrorBody, Job
@@ -31,15 +32,6 @@ SUBMIT_ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 413, 415,
 
 def job_view(store: JobStore, job: JobRecord) -> Job:
     return Job.from_record(job, store.queue_position(job.id) if job.status == QUEUED else None)
-
-
-def require_multipart(request: Request) -> None:
-    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            "POST /edit takes multipart/form-data with the image as a file field",
-        )
 
 
 def dispatch(backend: Backend, job_id: str) -> None:
@@ -69,6 +61,7 @@ async def submit_edit(
     owner: Owner,
     settings: Annotated[Settings, Depends(get_settings)],
     backend: Annotated[Backend, Depends(get_backend)],
+    judge: Annotated[ServiceJudge | None, Depends(get_judge)],
     idempotency_key: Annotated[
         str | None,
         Header(min_length=1, max_length=200, description="retries with the same key get the same job"),
@@ -78,6 +71,10 @@ async def submit_edit(
     ] = None,
 ) -> JSONResponse:
     store = backend.store
+    if form.candidates > 1 and judge is None:
+        raise ApiError(
+            422, NOT_CONFIGURED, "candidates > 1 needs a judge, and this service has none; send candidates=1"
+        )
     source = await run_in_threadpool(prepare_upload, await image.read(), form.max_side, settings.max_pixels)
     if await run_in_threadpool(store.queue_length) >= settings.max_queued_jobs:
         raise ApiError(429, "queue_full", "too many jobs are waiting; retry later", {"Retry-After": "10"})
@@ -139,7 +136,7 @@ async def job_events(job: OwnedJob, store: Store) -> StreamingResponse:
         number = 0
         async for view in watch(
             fetch,
-            key=lambda v: (v.status, v.progress.step, v.queue_position),
+            key=lambda v: (v.status, v.progress.step, v.queue_position, len(v.candidates)),
             done=lambda v: v.status in FINAL,
             repeat_after_s=SSE_KEEPALIVE_S,
         ):
