@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
+from rewardedit.console import fail
+
 logger = logging.getLogger(__name__)
-EXIT_USAGE = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,11 +34,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--api-key", default=None)
     bench.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")
     bench.set_defaults(func=bench_command)
-
-
-def fail(message: str) -> int:
-    print(f"rewardedit: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
 
 
 def serve_command(args: argparse.Namespace) -> int:

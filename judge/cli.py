@@ -6,7 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from model.cli import default_device, fail
+from model.pipeline import default_device
+from rewardedit.console import fail
 
 from .cache import default_cache_dir
 from .judgement import Judge

@@ -14,6 +14,7 @@ import torch
 from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionInstructPix2PixPipeline
 from PIL import Image
 
+from .checkpoint import Components
 from .pipeline import RewardEditPipeline, resolve_device
 from .presets import make_model
 
@@ -47,6 +48,22 @@ def bench_image(resolution: int) -> Image.Image:
     return Image.fromarray(array.astype(np.uint8))
 
 
+def stock_pipeline(components: Components) -> StableDiffusionInstructPix2PixPipeline:
+    """diffusers' own InstructPix2Pix pipeline on the same component objects (the same weights)."""
+    pipe = StableDiffusionInstructPix2PixPipeline(
+        vae=components.vae,
+        text_encoder=components.text_encoder,
+        tokenizer=components.tokenizer,
+        unet=components.unet,
+        scheduler=EulerAncestralDiscreteScheduler.from_config(components.scheduler.config),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def _time_runs(fn: Callable[[], Image.Image], config: BenchConfig, device: torch.device) -> dict:
     for _ in range(config.warmup):
         fn()
@@ -77,18 +94,7 @@ def run_benchmark(config: BenchConfig) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         model_path = config.model or make_model(config.preset, Path(tmp) / config.preset)
         ours = RewardEditPipeline.from_pretrained(model_path, device=device)
-    c = ours.components
-    stock = StableDiffusionInstructPix2PixPipeline(
-        vae=c.vae,
-        text_encoder=c.text_encoder,
-        tokenizer=c.tokenizer,
-        unet=c.unet,
-        scheduler=EulerAncestralDiscreteScheduler.from_config(c.scheduler.config),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    stock.set_progress_bar_config(disable=True)
+    stock = stock_pipeline(ours.components)
     image = bench_image(config.resolution)
     common = {"num_inference_steps": config.steps, "guidance_scale": 7.5, "image_guidance_scale": 1.5}
 

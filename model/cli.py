@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from rewardedit.console import fail
 
 from .errors import CheckpointError, InvalidInputError
 from .presets import PRESETS
-
-EXIT_USAGE = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,17 +51,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.set_defaults(func=bench_command)
 
 
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def fail(message: str) -> int:
-    print(f"rewardedit: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
-
-
 def make_model_command(args: argparse.Namespace) -> int:
     from .presets import make_model
 
@@ -76,7 +64,7 @@ def edit_command(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .image import load_image
-    from .pipeline import RewardEditPipeline
+    from .pipeline import RewardEditPipeline, default_device
     from .rewards import Rewards
 
     if args.out.suffix.lower() != ".png":
@@ -117,6 +105,7 @@ def bench_command(args: argparse.Namespace) -> int:
     import json
 
     from .benchmark import BenchConfig, format_markdown, run_benchmark
+    from .pipeline import default_device
 
     try:
         result = run_benchmark(

@@ -30,6 +30,11 @@ class RewardEditPipelineOutput:
     images: list[Image.Image]
 
 
+def default_device() -> str:
+    """Where a command runs when the user does not say: the GPU when there is one."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():

@@ -32,7 +32,7 @@ def check(args: argparse.Namespace) -> str | None:
 
 def data_command(args: argparse.Namespace) -> int:
     from judge.report import score_distribution
-    from model.cli import fail
+    from rewardedit.console import fail
 
     from .generate import MANIFEST_FILE, write_dataset
 
@@ -46,7 +46,7 @@ def data_command(args: argparse.Namespace) -> int:
 
 def benchmark_command(args: argparse.Namespace) -> int:
     from judge.benchmark import BENCHMARK_FILE
-    from model.cli import fail
+    from rewardedit.console import fail
 
     from .generate import write_benchmark
 

@@ -24,7 +24,7 @@ def worker_command(args: argparse.Namespace) -> int:
     from celery.signals import worker_ready
 
     from model import CheckpointError, InvalidInputError
-    from model.cli import fail
+    from rewardedit.console import fail
 
     from .celery_app import create_celery, register_edit_task
     from .heartbeat import Heartbeat

@@ -28,6 +28,7 @@ from PIL import Image
 
 from judge import Judgements, JudgeReplyError, JudgeRequestError
 from model import EditCanceled, InvalidInputError, NonFiniteImageError, RewardEditPipeline, Rewards
+from model.pipeline import default_device
 
 from .jobs import CANCELED, FAILED, SUCCEEDED, JobRecord, add_candidate, advance, claim, finish, record_stop
 from .judging import (
@@ -47,10 +48,6 @@ SKIPPED = "skipped"
 REWARD_FIELDS = tuple(field.name for field in dataclasses.fields(Rewards))
 # While a candidate is being judged, how often the job is checked for cancellation (and its lease renewed).
 JUDGE_POLL_S = 0.5
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def describe_failure(exc: BaseException) -> dict[str, str]:

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from model import build_preset
-
-from .helpers import stock_pipeline
+from model.benchmark import stock_pipeline
 
 
 @pytest.fixture(scope="session")

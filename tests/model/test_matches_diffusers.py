@@ -8,8 +8,9 @@ import torch
 from PIL import Image
 
 from model import RewardEditPipeline, Rewards
+from model.benchmark import stock_pipeline
 
-from .helpers import pixels, stock_pipeline
+from .helpers import pixels
 
 
 @pytest.mark.parametrize("size", [(64, 64), (96, 64), (64, 120)], ids=["square", "wide", "tall-odd-latent"])

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from model import RewardEditPipeline, Rewards, build_preset, load_components
+from model.benchmark import stock_pipeline
 from rewardedit.cli import main
-from tests.model.helpers import stock_pipeline
 from training import Trainer, load_config
 from training.state import STATE_FOLDER
 
