@@ -1,4 +1,8 @@
-"""Randomly initialised checkpoints built offline: `tiny` for tests, `sd15` for GPU benchmarks."""
+"""Randomly initialised checkpoints built offline.
+
+`tiny` is for tests, `small` for CPU experiments on the 64 px synthetic editing world (synth/), and
+`sd15` for GPU benchmarks.
+"""
 
 from __future__ import annotations
 
@@ -24,14 +28,15 @@ def _tokenizer() -> CLIPTokenizer:
 
 
 def _scheduler() -> EulerAncestralDiscreteScheduler:
-    """Stable Diffusion's noise schedule, as InstructPix2Pix ships it."""
-    return EulerAncestralDiscreteScheduler(
-        num_train_timesteps=1000,
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        steps_offset=1,
-    )
+    """Stable Diffusion's noise schedule as InstructPix2Pix ships it; on the CPU even under a meta device."""
+    with torch.device("cpu"):
+        return EulerAncestralDiscreteScheduler(
+            num_train_timesteps=1000,
+            beta_start=0.00085,
+            beta_end=0.012,
+            beta_schedule="scaled_linear",
+            steps_offset=1,
+        )
 
 
 def _text_encoder(tokenizer: CLIPTokenizer, vocab_size: int, **shape) -> CLIPTextModel:
@@ -83,6 +88,47 @@ def _build_tiny(tokenizer: CLIPTokenizer) -> Components:
     return Components(vae, text_encoder, tokenizer, unet, _scheduler(), reward)
 
 
+def _build_small(tokenizer: CLIPTokenizer) -> Components:
+    """64 px images and 16x16x4 latents, small enough to learn visible synthetic edits on a CPU in minutes.
+
+    Its VAE is random like every preset's: pretrain it with `rewardedit train-vae` before training edits.
+    """
+    unet = UNet2DConditionModel(
+        sample_size=16,
+        in_channels=8,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(32, 64, 128),
+        norm_num_groups=16,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=128,
+        attention_head_dim=8,
+    )
+    text_encoder = _text_encoder(
+        tokenizer,
+        len(tokenizer),
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        projection_dim=128,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=8,
+        block_out_channels=(16, 32, 64),
+        sample_size=64,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+    )
+    reward = RewardConditionModel.for_unet(unet.config, 128, num_score_tokens=2, score_frequency_dim=32)
+    return Components(vae, text_encoder, tokenizer, unet, _scheduler(), reward)
+
+
 def _build_sd15(tokenizer: CLIPTokenizer) -> Components:
     """The shapes of Stable Diffusion 1.5 InstructPix2Pix (U-Net 320/640/1280/1280, CLIP ViT-L/14)."""
     unet = UNet2DConditionModel(
@@ -120,7 +166,11 @@ def _build_sd15(tokenizer: CLIPTokenizer) -> Components:
     return Components(vae, text_encoder, tokenizer, unet, _scheduler(), reward)
 
 
-PRESETS: dict[str, Callable[[CLIPTokenizer], Components]] = {"tiny": _build_tiny, "sd15": _build_sd15}
+PRESETS: dict[str, Callable[[CLIPTokenizer], Components]] = {
+    "tiny": _build_tiny,
+    "small": _build_small,
+    "sd15": _build_sd15,
+}
 
 
 def build_preset(name: str, seed: int = 0) -> Components:

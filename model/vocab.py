@@ -1,12 +1,13 @@
 """An offline CLIP BPE vocabulary for the presets (real checkpoints ship their own tokenizer files).
 
 It holds every byte (so any text tokenizes), CLIP's special tokens, and merges that spell out
-whole words for the vocabulary of editing instructions and reward texts, so a 77-token prompt
-holds a useful sentence.
+whole words for the vocabulary of editing instructions and reward texts (including every word the
+synthetic editing world of synth/ writes), so a 77-token prompt holds a useful sentence.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -24,6 +25,11 @@ instruction following preserving quality edit edited editing ignored ignores wro
 changes unintended unchanged missing extra artifact artifacts blur blurry blurred noise noisy
 blocking blocky cast distorted distortion low high details detail person man woman dog cat car house
 hat glasses face hair eyes building road mountain river flower flowers
+teal cream navy lime diamond solid plain checks dots invert warm grayscale pixelate outline posterize
+paint enlarge increase size shrink reduce delete get rid erase draw cover pattern colours look like
+negative darken dusk tone glow convert retro bit every outlines around pop poster use only bold flat
+checkerboard was executed poorly outside area compression partly carried out over magenta different made
+other moved positions cool
 """.split()
 
 
@@ -44,23 +50,41 @@ def bytes_to_unicode() -> dict[int, str]:
 
 
 def build_vocab(words: list[str] = WORDS) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """Token -> id map and merge list; each word gets left-to-right merges ending in its `</w>` form."""
+    """Token -> id map and merge list in which every word becomes its single `</w>` token.
+
+    Each word is first split the way CLIP's BPE would split it with the merges so far, then merges
+    joining those pieces left to right are appended. Appended merges rank last, so they never change
+    how an earlier word is split: every word stays whole, however words share letters.
+    """
     chars = list(bytes_to_unicode().values())
     tokens = chars + [c + "</w>" for c in chars]
-    merges: list[tuple[str, str]] = []
-    known = set(tokens)
+    ranks: dict[tuple[str, str], int] = {}
     for word in dict.fromkeys(words):
-        pieces = [*word[:-1], word[-1] + "</w>"]
+        pieces = _bpe([*word[:-1], word[-1] + "</w>"], ranks)
         left = pieces[0]
         for right in pieces[1:]:
-            merged = left + right
-            if merged not in known:
-                merges.append((left, right))
-                tokens.append(merged)
-                known.add(merged)
-            left = merged
+            ranks[(left, right)] = len(ranks)
+            left += right
+            tokens.append(left)
     tokens += ["<|startoftext|>", "<|endoftext|>"]
-    return {token: i for i, token in enumerate(tokens)}, merges
+    # Two merge paths can spell the same token; ids must stay dense for the embedding table.
+    return {token: i for i, token in enumerate(dict.fromkeys(tokens))}, list(ranks)
+
+
+def _bpe(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
+    """CLIP's BPE on one word: repeatedly merge every occurrence of the best-ranked adjacent pair."""
+    while len(pieces) > 1:
+        pair = min(itertools.pairwise(pieces), key=lambda p: ranks.get(p, len(ranks)))
+        if pair not in ranks:
+            break
+        merged: list[str] = []
+        for piece in pieces:
+            if merged and (merged[-1], piece) == pair:
+                merged[-1] += piece
+            else:
+                merged.append(piece)
+        pieces = merged
+    return pieces
 
 
 def write_vocab_files(folder: Path) -> tuple[Path, Path]:

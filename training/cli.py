@@ -1,4 +1,4 @@
-"""`rewardedit train` and `rewardedit import-rewardedit20k`."""
+"""`rewardedit train`, `rewardedit train-vae` and `rewardedit import-rewardedit20k`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from accelerate import PartialState
 from model import CheckpointError
 from rewardedit.console import fail
 
+from .autoencoder import AutoencoderConfig, train_autoencoder
 from .config import ConfigError, TrainConfig, load_config
 from .flags import add_model_flags, given_flags
 from .manifest import ManifestError
@@ -26,6 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--config", type=Path, default=None, metavar="FILE.yaml", help="YAML training config")
     add_model_flags(train, TrainConfig)
     train.set_defaults(func=train_command)
+
+    train_vae = subparsers.add_parser(
+        "train-vae",
+        help="pretrain a checkpoint's VAE as an autoencoder on a manifest's images (before `train --init`)",
+        description="Trains only the VAE and writes the whole checkpoint folder, ready for `train --init`.",
+    )
+    add_model_flags(train_vae, AutoencoderConfig)
+    train_vae.set_defaults(func=train_vae_command)
 
     importer = subparsers.add_parser(
         "import-rewardedit20k", help="write a training manifest from the RewardEdit-20K release layout"
@@ -46,6 +55,15 @@ def train_command(args: argparse.Namespace) -> int:
         return fail(str(exc))
     if PartialState().is_main_process:
         print(f"wrote {final}")
+    return 0
+
+
+def train_vae_command(args: argparse.Namespace) -> int:
+    try:
+        final = train_autoencoder(load_config(None, given_flags(args, AutoencoderConfig), AutoencoderConfig))
+    except (ConfigError, ManifestError, CheckpointError) as exc:
+        return fail(str(exc))
+    print(f"wrote {final}")
     return 0
 
 

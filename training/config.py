@@ -8,10 +8,13 @@ decay 1e-2, no warm-up, 256 px random crops.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+# The names of model.presets.PRESETS, spelled out so the flags and the YAML schema can list them.
+PresetName = Literal["tiny", "small", "sd15"]
 
 
 class ConfigError(ValueError):
@@ -26,7 +29,7 @@ class TrainConfig(BaseModel):
     init: Path | None = Field(
         None, description="checkpoint folder to start from (RewardEdit or plain InstructPix2Pix)"
     )
-    preset: Literal["tiny", "sd15"] | None = Field(
+    preset: PresetName | None = Field(
         None, description="start from a randomly initialised preset instead of --init"
     )
     out: Path = Field(description="output folder: DIR/checkpoint-STEP, DIR/final, DIR/logs, DIR/validation")
@@ -83,8 +86,18 @@ class TrainConfig(BaseModel):
         return self
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Defaults, then the YAML file's keys, then `overrides` (the flags given on the command line)."""
+Config = TypeVar("Config", bound=BaseModel)
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    schema: type[Config] = TrainConfig,  # type: ignore[assignment]
+) -> Config:
+    """Defaults, then the YAML file's keys, then `overrides` (the flags given on the command line).
+
+    `schema` is TrainConfig for `rewardedit train`; other training commands pass their own model.
+    """
     values: dict[str, Any] = {}
     if path is not None:
         try:
@@ -96,7 +109,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         values.update(loaded or {})
     values.update(overrides or {})
     try:
-        return TrainConfig.model_validate(values)
+        return schema.model_validate(values)
     except ValidationError as exc:
         problems = "\n  ".join(_describe(error) for error in exc.errors())
         source = f" in {path}" if path is not None else ""

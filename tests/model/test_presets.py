@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from model import build_preset
+from model import build_preset, make_model
 
 
 def count(module: torch.nn.Module) -> int:
@@ -36,3 +36,23 @@ def test_tokenizer_keeps_common_instruction_words_whole():
     tokenizer = build_preset("tiny").tokenizer
     ids = tokenizer("make the sky purple").input_ids
     assert len(ids) == 2 + 4  # start, four words, end
+
+
+def test_small_preset_fits_64px_scenes_in_a_small_checkpoint(tmp_path):
+    c = build_preset("small")
+    assert c.vae.config.latent_channels == 4 and len(c.vae.config.block_out_channels) == 3
+    latents = c.vae.encode(torch.zeros(1, 3, 64, 64)).latent_dist.mode()
+    assert latents.shape == (1, 4, 16, 16)  # downsampled 4x
+    assert c.unet.config.sample_size == 16 and c.unet.config.in_channels == 8
+    assert c.unet.config.cross_attention_dim == c.text_encoder.config.hidden_size
+    weights = sum(count(getattr(c, name)) for name in ("vae", "text_encoder", "unet", "reward"))
+    assert weights * 4 < 20 * 2**20  # fp32 bytes: the demo checkpoint must stay under 20 MiB
+    make_model("small", tmp_path / "small")
+    on_disk = sum(f.stat().st_size for f in (tmp_path / "small").rglob("*") if f.is_file())
+    assert on_disk < 20 * 2**20
+
+
+def test_tokenizer_keeps_every_synthetic_instruction_word_whole():
+    tokenizer = build_preset("small").tokenizer
+    instruction = "change the colour of the teal diamond to navy and give the background a checkerboard"
+    assert len(tokenizer(instruction).input_ids) == 2 + len(instruction.split())
