@@ -51,6 +51,24 @@ def _text_encoder(tokenizer: CLIPTokenizer, vocab_size: int, **shape) -> CLIPTex
     return CLIPTextModel(config)
 
 
+def _vae(
+    block_out_channels: tuple[int, ...], layers_per_block: int, norm_num_groups: int, sample_size: int
+) -> AutoencoderKL:
+    """An RGB AutoencoderKL with 4 latent channels; it downsamples by 2 ** (len(block_out_channels) - 1)."""
+    blocks = len(block_out_channels)
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        layers_per_block=layers_per_block,
+        norm_num_groups=norm_num_groups,
+        block_out_channels=block_out_channels,
+        sample_size=sample_size,
+        down_block_types=("DownEncoderBlock2D",) * blocks,
+        up_block_types=("UpDecoderBlock2D",) * blocks,
+    )
+
+
 def _build_tiny(tokenizer: CLIPTokenizer) -> Components:
     unet = UNet2DConditionModel(
         sample_size=8,
@@ -73,17 +91,7 @@ def _build_tiny(tokenizer: CLIPTokenizer) -> Components:
         num_attention_heads=4,
         projection_dim=32,
     )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        layers_per_block=1,
-        norm_num_groups=8,
-        block_out_channels=(8, 16, 16, 16),
-        sample_size=64,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-    )
+    vae = _vae((8, 16, 16, 16), layers_per_block=1, norm_num_groups=8, sample_size=64)
     reward = RewardConditionModel.for_unet(unet.config, 32, num_score_tokens=2, score_frequency_dim=32)
     return Components(vae, text_encoder, tokenizer, unet, _scheduler(), reward)
 
@@ -114,17 +122,7 @@ def _build_small(tokenizer: CLIPTokenizer) -> Components:
         num_attention_heads=4,
         projection_dim=128,
     )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        layers_per_block=1,
-        norm_num_groups=8,
-        block_out_channels=(16, 32, 64),
-        sample_size=64,
-        down_block_types=("DownEncoderBlock2D",) * 3,
-        up_block_types=("UpDecoderBlock2D",) * 3,
-    )
+    vae = _vae((16, 32, 64), layers_per_block=1, norm_num_groups=8, sample_size=64)
     reward = RewardConditionModel.for_unet(unet.config, 128, num_score_tokens=2, score_frequency_dim=32)
     return Components(vae, text_encoder, tokenizer, unet, _scheduler(), reward)
 
@@ -152,16 +150,7 @@ def _build_sd15(tokenizer: CLIPTokenizer) -> Components:
         projection_dim=768,
         hidden_act="quick_gelu",
     )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        layers_per_block=2,
-        block_out_channels=(128, 256, 512, 512),
-        sample_size=512,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-    )
+    vae = _vae((128, 256, 512, 512), layers_per_block=2, norm_num_groups=32, sample_size=512)
     reward = RewardConditionModel.for_unet(unet.config, 768)
     return Components(vae, text_encoder, tokenizer, unet, _scheduler(), reward)
 
