@@ -41,9 +41,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--guidance-scale", type=float, default=7.5)
     evaluate.add_argument("--image-guidance-scale", type=float, default=1.5)
     evaluate.add_argument("--reward-guidance-scale", type=float, default=1.0)
+    evaluate.add_argument(
+        "--score", type=float, default=5.0, help="score asked of all three perspectives (reward texts 'None')"
+    )
     evaluate.add_argument("--max-side", type=int, default=512)
+    evaluate.add_argument("--batch-size", type=int, default=8, help="edits of one size run together")
     evaluate.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     evaluate.set_defaults(func=eval_command)
+
+    compare = subparsers.add_parser(
+        "compare", help="set `eval` results side by side: mean and spread over each variant's runs"
+    )
+    compare.add_argument(
+        "variants", nargs="+", metavar="NAME=DIR[,DIR...]", help="a variant and its runs' eval folders"
+    )
+    compare.add_argument("--out", type=Path, help="also write the Markdown tables to this file")
+    compare.set_defaults(func=compare_command)
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,7 +129,11 @@ def eval_command(args: argparse.Namespace) -> int:
         reward_guidance_scale=args.reward_guidance_scale,
         max_side=args.max_side,
         device=args.device or default_device(),
+        score=args.score,
+        batch_size=args.batch_size,
     )
+    if settings.batch_size < 1:
+        return fail("--batch-size must be at least 1")
     about = {
         "name": args.judge,
         "model": args.judge_model,
@@ -131,4 +148,18 @@ def eval_command(args: argparse.Namespace) -> int:
     if result.failed:
         print(f"{result.failed} items could not be judged (see the errors in judgements.jsonl)")
         return EXIT_ITEMS_FAILED
+    return 0
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    from .compare import comparison_markdown, parse_variant
+    from .errors import InputFileError
+
+    try:
+        markdown = comparison_markdown([parse_variant(text) for text in args.variants])
+    except (ValueError, InputFileError) as exc:
+        return fail(str(exc))
+    if args.out is not None:
+        args.out.write_text(markdown, encoding="utf-8")
+    print(markdown, end="")
     return 0

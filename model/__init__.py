@@ -20,6 +20,7 @@ _EXPORTS = {
     "save_components": "checkpoint",
     "RewardEditPipeline": "pipeline",
     "RewardEditPipelineOutput": "pipeline",
+    "EditRequest": "pipeline",
     "build_preset": "presets",
     "make_model": "presets",
     "RewardConditionModel": "reward_model",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -28,6 +28,31 @@ StepCallback = Callable[[int, int], "bool | None"]
 @dataclass
 class RewardEditPipelineOutput:
     images: list[Image.Image]
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """One edit: what `RewardEditPipeline.__call__` takes, as a unit `edit_batch` can stack."""
+
+    image: Image.Image
+    instruction: str
+    rewards: Rewards = field(default_factory=Rewards)
+    guidance_scale: float = 7.5
+    image_guidance_scale: float = 1.5
+    reward_guidance_scale: float = 1.0
+    generator: torch.Generator | None = None
+
+    def check(self) -> None:
+        if not isinstance(self.instruction, str) or not self.instruction.strip():
+            raise InvalidInputError("instruction must be a non-empty string")
+        if not isinstance(self.rewards, Rewards):
+            raise InvalidInputError(f"rewards must be a Rewards instance, got {type(self.rewards).__name__}")
+        for name in ("guidance_scale", "image_guidance_scale", "reward_guidance_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidInputError(f"{name} must be a finite number >= 0, got {value!r}")
+            if not math.isfinite(value) or value < 0:
+                raise InvalidInputError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 def default_device() -> str:
@@ -84,7 +109,6 @@ class RewardEditPipeline:
         return self.components.unet.dtype
 
     # -- sampling -----------------------------------------------------------------------------
-    @torch.no_grad()
     def __call__(
         self,
         image: Image.Image,
@@ -98,68 +122,122 @@ class RewardEditPipeline:
         max_side: int = DEFAULT_MAX_SIDE,
         callback: StepCallback | None = None,
     ) -> RewardEditPipelineOutput:
-        rewards = Rewards() if rewards is None else rewards
-        self._check_arguments(
+        request = EditRequest(
+            image,
             instruction,
-            rewards,
-            num_inference_steps,
+            Rewards() if rewards is None else rewards,
             guidance_scale,
             image_guidance_scale,
             reward_guidance_scale,
+            generator,
         )
-        source = image_to_tensor(prepare_image(image, max_side))
+        return self.edit_batch([request], num_inference_steps, max_side, callback)
+
+    @torch.no_grad()
+    def edit_batch(
+        self,
+        requests: Sequence[EditRequest],
+        num_inference_steps: int = 30,
+        max_side: int = DEFAULT_MAX_SIDE,
+        callback: StepCallback | None = None,
+    ) -> RewardEditPipelineOutput:
+        """Run edits of one size together; each gives what it would alone (up to float rounding).
+
+        Every request keeps its own instruction, reward, guidance scales and generator (its initial
+        noise and each ancestral step's noise are drawn from it alone).
+        """
+        if not requests:
+            raise InvalidInputError("edit_batch needs at least one request")
+        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int):
+            raise InvalidInputError(
+                f"num_inference_steps must be a positive integer, got {num_inference_steps!r}"
+            )
+        if num_inference_steps < 1:
+            raise InvalidInputError(
+                f"num_inference_steps must be a positive integer, got {num_inference_steps!r}"
+            )
+        for request in requests:
+            request.check()
+        sources = [image_to_tensor(prepare_image(request.image, max_side)) for request in requests]
+        if len({tuple(source.shape) for source in sources}) > 1:
+            raise InvalidInputError("edits batched together must have the same size after resizing")
         c = self.components
         scheduler = c.scheduler
-        use_reward_guidance = reward_guidance_scale != 1.0
+        batch = len(requests)
+        use_reward_guidance = any(request.reward_guidance_scale != 1.0 for request in requests)
 
-        instruction_states, empty_states, reward_states = self.encode_text(
-            [instruction, "", rewards.prompt()]
-        )
-        scores = torch.tensor([rewards.scores], device=self.device)
-        reward_condition = c.reward.condition(reward_states[None], scores)
-        # Branches in diffusers' order: [text+image, image only, neither] (+ [text+image, null reward]).
+        prompts = [r.instruction for r in requests] + [""] + [r.rewards.prompt() for r in requests]
+        states = self.encode_text(prompts)
+        instruction_states, empty_states = states[:batch], states[batch : batch + 1].expand(batch, -1, -1)
+        scores = torch.tensor([r.rewards.scores for r in requests], device=self.device)
+        reward_condition = c.reward.condition(states[batch + 1 :], scores)
+        # Branch-major, in diffusers' order: [text+image, image only, neither] (+ [text+image, null reward]).
         text_states = [instruction_states, empty_states, empty_states]
         conditions = [reward_condition] * 3
         if use_reward_guidance:
             text_states.append(instruction_states)
-            conditions.append(c.reward.null(1).to(reward_condition.dtype))
-        text_states = torch.stack(text_states)
+            conditions.append(c.reward.null(batch).to(reward_condition.dtype))
+        text_states = torch.cat(text_states)
         conditions = torch.cat(conditions)
 
         # The VAE may run in fp32 after an fp16 overflow (see `decode`): feed it its own dtype.
-        source_latents = c.vae.encode(source.to(self.device, c.vae.dtype)).latent_dist.mode().to(self.dtype)
-        image_latents = torch.cat([source_latents, source_latents, torch.zeros_like(source_latents)])
+        source = torch.cat(sources).to(self.device, c.vae.dtype)
+        source_latents = c.vae.encode(source).latent_dist.mode().to(self.dtype)
+        image_latents = [source_latents, source_latents, torch.zeros_like(source_latents)]
         if use_reward_guidance:
-            image_latents = torch.cat([image_latents, source_latents])
+            image_latents.append(source_latents)
+        image_latents = torch.cat(image_latents)
 
+        scales = torch.tensor(
+            [[r.guidance_scale, r.image_guidance_scale, r.reward_guidance_scale] for r in requests],
+            device=self.device,
+            dtype=self.dtype,
+        )[:, :, None, None, None].unbind(1)
+        generators = self._generators(requests)
         scheduler.set_timesteps(num_inference_steps, device=self.device)
-        shape = (1, c.vae.config.latent_channels, *source_latents.shape[-2:])
-        latents = randn_tensor(shape, generator=generator, device=self.device, dtype=self.dtype)
+        shape = (batch, c.vae.config.latent_channels, *source_latents.shape[-2:])
+        latents = randn_tensor(shape, generator=generators, device=self.device, dtype=self.dtype)
         latents = latents * scheduler.init_noise_sigma
-        branches = image_latents.shape[0]
+        branches = image_latents.shape[0] // batch
         total = len(scheduler.timesteps)
         for step, t in enumerate(scheduler.timesteps):
-            model_input = scheduler.scale_model_input(latents.expand(branches, -1, -1, -1), t)
+            model_input = scheduler.scale_model_input(latents.repeat(branches, 1, 1, 1), t)
             model_input = torch.cat([model_input, image_latents], dim=1)
             noise = self.model(model_input, t, text_states, conditions)
-            noise_pred = self.combine_guidance(
-                noise, guidance_scale, image_guidance_scale, reward_guidance_scale
-            )
-            latents = scheduler.step(noise_pred, t, latents, generator=generator, return_dict=False)[0]
+            noise_pred = self.combine_guidance(noise.unflatten(0, (branches, batch)), *scales)
+            latents = scheduler.step(noise_pred, t, latents, generator=generators, return_dict=False)[0]
             if callback is not None and callback(step + 1, total) is False:
                 raise EditCanceled(step + 1, total)
         return RewardEditPipelineOutput(images=tensor_to_images(self.decode(latents)))
 
     @staticmethod
+    def _generators(requests: Sequence[EditRequest]) -> list[torch.Generator]:
+        """One generator per request; a request without one gets a freshly seeded CPU generator."""
+        generators = []
+        for request in requests:
+            generator = request.generator
+            if generator is None:
+                generator = torch.Generator()
+                generator.seed()
+            generators.append(generator)
+        return generators
+
+    @staticmethod
     def combine_guidance(
-        noise: torch.Tensor, guidance_scale: float, image_guidance_scale: float, reward_guidance_scale: float
+        noise: torch.Tensor,
+        guidance_scale: torch.Tensor | float,
+        image_guidance_scale: torch.Tensor | float,
+        reward_guidance_scale: torch.Tensor | float,
     ) -> torch.Tensor:
-        """eps(0,0) + g_T (eps(T,I) - eps(0,I)) + g_I (eps(0,I) - eps(0,0)) [+ (g_R - 1)(eps_R - eps_R0)]."""
+        """eps(0,0) + g_T (eps(T,I) - eps(0,I)) + g_I (eps(0,I) - eps(0,0)) [+ (g_R - 1)(eps_R - eps_R0)].
+
+        `noise` is (branches, batch, C, H, W); scales are floats or (batch, 1, 1, 1) tensors.
+        """
         text, image, uncond = noise[:3]
         combined = uncond + guidance_scale * (text - image) + image_guidance_scale * (image - uncond)
         if noise.shape[0] == 4:
             combined = combined + (reward_guidance_scale - 1.0) * (text - noise[3])
-        return combined.unsqueeze(0)
+        return combined
 
     def encode_text(self, prompts: list[str]) -> torch.Tensor:
         """Frozen text encoder's last hidden states for the prompts, 77 tokens each."""
@@ -181,26 +259,3 @@ class RewardEditPipeline:
         if not torch.isfinite(images).all():
             raise NonFiniteImageError("the decoded image holds NaN or infinite values")
         return images
-
-    @staticmethod
-    def _check_arguments(
-        instruction: str,
-        rewards: Rewards,
-        steps: int,
-        guidance_scale: float,
-        image_guidance_scale: float,
-        reward_guidance_scale: float,
-    ) -> None:
-        if not isinstance(instruction, str) or not instruction.strip():
-            raise InvalidInputError("instruction must be a non-empty string")
-        if not isinstance(rewards, Rewards):
-            raise InvalidInputError(f"rewards must be a Rewards instance, got {type(rewards).__name__}")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise InvalidInputError(f"num_inference_steps must be a positive integer, got {steps!r}")
-        for name, value in (
-            ("guidance_scale", guidance_scale),
-            ("image_guidance_scale", image_guidance_scale),
-            ("reward_guidance_scale", reward_guidance_scale),
-        ):
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise InvalidInputError(f"{name} must be a finite number >= 0, got {value!r}")

@@ -90,6 +90,8 @@ class RewardConditionModel(ModelMixin, ConfigMixin):
 
     `block_channels` lists the output channels of every U-Net block in execution order
     (down blocks, mid block, up blocks): one zero-initialised bias projection (Linear2_i) each.
+    `use_scores` / `use_texts` switch an input off for the paper's ablations (score only, text only,
+    no reward): the condition then ignores it, so every variant trains the same modules.
     """
 
     config_name = "config.json"
@@ -105,6 +107,8 @@ class RewardConditionModel(ModelMixin, ConfigMixin):
         score_frequency_dim: int = 128,
         score_scale: float = 200.0,
         num_attention_heads: int = 8,
+        use_scores: bool = True,
+        use_texts: bool = True,
     ) -> None:
         super().__init__()
         self.score_embedding = ScoreEmbedding(
@@ -139,6 +143,10 @@ class RewardConditionModel(ModelMixin, ConfigMixin):
         expected = self.config.num_text_tokens
         if text_states.shape[1] != expected:
             raise ValueError(f"reward text states have {text_states.shape[1]} tokens, expected {expected}")
+        if not self.config.use_texts:
+            text_states = torch.zeros_like(text_states)
+        if not self.config.use_scores:
+            scores = torch.zeros_like(scores)
         dtype = self.type_embedding.weight.dtype
         text = text_states.to(dtype) + self.type_embedding.weight[TEXT_TYPE]
         score = self.score_embedding(scores) + self.type_embedding.weight[SCORE_TYPE]

@@ -19,6 +19,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("--seed", type=int, default=0, help="everything is reproducible from it")
         parser.add_argument("--size", type=int, default=64, help="image side in pixels (multiple of 8)")
     data.set_defaults(func=data_command)
+    ceiling = subparsers.add_parser(
+        "synth-ceiling",
+        help="oracle-judge each benchmark item's exact edit after a round trip through a checkpoint's VAE",
+    )
+    ceiling.add_argument("--model", type=Path, required=True, help="checkpoint folder whose VAE to use")
+    ceiling.add_argument("--benchmark", type=Path, required=True, help="synth benchmark folder")
+    ceiling.add_argument("--out", type=Path, required=True, help="folder for images and results, as `eval`")
+    ceiling.set_defaults(func=ceiling_command)
     benchmark.set_defaults(func=benchmark_command)
 
 
@@ -54,4 +62,20 @@ def benchmark_command(args: argparse.Namespace) -> int:
         return fail(problem)
     items = write_benchmark(args.out, args.count, args.seed, args.size)
     print(f"wrote {args.out / BENCHMARK_FILE}: {len(items)} edits")
+    return 0
+
+
+def ceiling_command(args: argparse.Namespace) -> int:
+    from judge.errors import InputFileError
+    from judge.evaluate import RESULTS_MARKDOWN
+    from model import CheckpointError
+    from rewardedit.console import fail
+
+    from .ceiling import evaluate_ceiling
+
+    try:
+        evaluate_ceiling(args.model, args.benchmark, args.out)
+    except (InputFileError, CheckpointError) as exc:
+        return fail(str(exc))
+    print((args.out / RESULTS_MARKDOWN).read_text(encoding="utf-8"), end="")
     return 0

@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -47,6 +48,10 @@ class AutoencoderConfig(BaseModel):
     max_steps: int = Field(2000, gt=0, description="optimizer steps to train for")
     batch_size: int = Field(8, gt=0, description="images per step")
     learning_rate: float = Field(5e-4, gt=0, description="AdamW learning rate")
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        "cosine",
+        description="keep the learning rate, or decay it to 0 over max_steps (sharper reconstructions)",
+    )
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     kl_weight: float = Field(1e-6, ge=0, description="weight of the KL term against the reconstruction loss")
     log_every: int = Field(100, gt=0, description="log the loss (and held-out PSNR) every N steps")
@@ -143,7 +148,13 @@ class AutoencoderTrainer:
         self.optimizer = torch.optim.AdamW(
             self.vae.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
         )
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.draws = torch.Generator().manual_seed(config.seed)
+
+    def _lr_factor(self, step: int) -> float:
+        if self.config.lr_schedule == "constant":
+            return 1.0
+        return 0.5 * (1.0 + math.cos(math.pi * min(step, self.config.max_steps) / self.config.max_steps))
 
     def fit(self) -> Path:
         """Train max_steps steps, logging and saving on the way; returns the written checkpoint folder."""
@@ -171,6 +182,7 @@ class AutoencoderTrainer:
             raise FloatingPointError(f"VAE loss became {value}: lower --learning-rate")
         loss.backward()
         self.optimizer.step()
+        self.schedule.step()
         self.optimizer.zero_grad(set_to_none=True)
         return value
 

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 # The names of model.presets.PRESETS, spelled out so the flags and the YAML schema can list them.
 PresetName = Literal["tiny", "small", "sd15"]
+# Which reward inputs the condition sees: "none" trains the no-reward baseline with the same modules.
+RewardInputs = Literal["score+text", "score", "text", "none"]
 
 
 class ConfigError(ValueError):
@@ -57,6 +59,10 @@ class TrainConfig(BaseModel):
     )
     reward_dropout: float = Field(
         0.1, ge=0, le=1, description="probability of training a sample with the learned null reward"
+    )
+    reward_inputs: RewardInputs | None = Field(
+        None,
+        description="what the reward condition sees (the paper's ablations; default: as the checkpoint has it)",
     )
     ema: bool = Field(False, description="keep an exponential moving average and save it as the model")
     ema_decay: float = Field(0.9999, gt=0, lt=1, description="EMA decay")

@@ -31,7 +31,7 @@ def add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) -> 
         elif field.default is not None:
             help_text += f" (default: {field.default})"
         kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}
-        annotation = _without_none(field.annotation)
+        annotation = without_none(field.annotation)
         if annotation is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(annotation) is Literal:
@@ -47,7 +47,7 @@ def given_flags(args: argparse.Namespace, model: type[BaseModel]) -> dict[str, A
     return {name: getattr(args, name) for name in model.model_fields if hasattr(args, name)}
 
 
-def _without_none(annotation: Any) -> Any:
+def without_none(annotation: Any) -> Any:
     """`X | None` -> X, so optional fields get the same flag as required ones."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         rest = [arg for arg in typing.get_args(annotation) if arg is not type(None)]

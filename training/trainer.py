@@ -130,9 +130,17 @@ class Trainer:
         if resume_from is not None:
             self._log(f"resuming from {resume_from}")
             return load_components(resume_from)
-        if config.init is not None:
-            return load_components(config.init)
-        return build_preset(config.preset, seed=config.seed)
+        components = (
+            load_components(config.init)
+            if config.init is not None
+            else build_preset(config.preset, seed=config.seed)
+        )
+        if config.reward_inputs is not None:
+            components.reward.register_to_config(
+                use_scores=config.reward_inputs in ("score+text", "score"),
+                use_texts=config.reward_inputs in ("score+text", "text"),
+            )
+        return components
 
     def _restore(self, folder: Path) -> EMAModel | None:
         """Load optimizer, schedule, loss scale, data position and raw weights; return the EMA if saved.

@@ -74,3 +74,21 @@ def test_reward_guidance_adds_a_fourth_branch_only_when_on(
     finally:
         handle.remove()
     assert batch_sizes == [branches] * 6
+
+
+@pytest.mark.parametrize(
+    ("use_scores", "use_texts"), [(True, False), (False, True), (False, False)], ids=["score", "text", "none"]
+)
+def test_ablated_inputs_are_ignored_by_the_condition(conditioned_pipe, source_image, use_scores, use_texts):
+    reward = conditioned_pipe.components.reward
+    reward.register_to_config(use_scores=use_scores, use_texts=use_texts)
+    try:
+        best = edit(conditioned_pipe, source_image, Rewards())
+        low_score = edit(conditioned_pipe, source_image, Rewards(following=1.0))
+        other_text = edit(
+            conditioned_pipe, source_image, Rewards(following_text="the instruction is ignored")
+        )
+    finally:
+        reward.register_to_config(use_scores=True, use_texts=True)
+    assert (np.abs(best - low_score).max() > 2) == use_scores
+    assert (np.abs(best - other_text).max() > 2) == use_texts

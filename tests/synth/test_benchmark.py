@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 from judge.benchmark import CATEGORIES, read_benchmark
+from model import load_components
+from model.image import image_to_tensor, tensor_to_images
 from rewardedit.cli import main
 from synth.generate import write_benchmark
+from synth.render import render
+from synth.truth import read_truth
 
 
 def test_benchmark_covers_all_categories_and_is_reproducible(tmp_path: Path) -> None:
@@ -40,3 +47,79 @@ def test_eval_with_the_oracle_judge_runs_end_to_end(tmp_path: Path, tiny_checkpo
     assert all(
         set(json.loads(line)["judgements"]) == {"following", "preserving", "quality"} for line in lines
     )
+
+
+def test_eval_batches_give_the_images_of_one_by_one_edits(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    write_benchmark(tmp_path / "bench", 5, seed=2)
+    for batch in (1, 3):
+        with pytest.raises(SystemExit) as exit_code:
+            main(
+                ["eval", "--model", str(tiny_checkpoint), "--benchmark", str(tmp_path / "bench"),
+                 "--out", str(tmp_path / f"batch{batch}"), "--judge", "oracle", "--steps", "2",
+                 "--device", "cpu", "--batch-size", str(batch), "--score", "2.5"]
+            )  # fmt: skip
+        assert exit_code.value.code == 0
+    for item in read_benchmark(tmp_path / "bench"):
+        one, batched = (
+            np.asarray(Image.open(tmp_path / f"batch{b}" / "images" / f"{item.id}.png"), dtype=int)
+            for b in (1, 3)
+        )
+        assert np.abs(one - batched).max() <= 1
+    settings = json.loads((tmp_path / "batch3/results.json").read_text())["settings"]
+    assert settings["batch_size"] == 3 and settings["score"] == 2.5
+
+
+def write_result(folder: Path, accuracy: float, score: float) -> Path:
+    folder.mkdir(parents=True)
+    row = {p: {"accuracy": accuracy, "mean_score": score} for p in ("following", "preserving", "quality")}
+    table = {"local": {"count": 2, **row}, "all": {"count": 2, **row}}
+    (folder / "results.json").write_text(json.dumps({"table": table}))
+    return folder
+
+
+def test_compare_averages_runs_and_shows_their_spread(tmp_path: Path, capsys) -> None:
+    a, b, c = (
+        write_result(tmp_path / n, acc, s)
+        for n, acc, s in (("a", 0.4, 3.0), ("b", 0.6, 4.0), ("c", 0.5, 2.0))
+    )
+    with pytest.raises(SystemExit) as exit_code:
+        main(["compare", f"two seeds={a},{b}", f"one seed={c}", "--out", str(tmp_path / "table.md")])
+    assert exit_code.value.code == 0
+    markdown = (tmp_path / "table.md").read_text()
+    assert markdown == capsys.readouterr().out
+    assert "| two seeds | 2 | 50.0 ± 14.1 | 3.50 ± 0.71 |" in markdown
+    assert "| one seed | 1 | 50.0 | 2.00 |" in markdown
+    assert "| two seeds | 50.0 ± 14.1 |" in markdown  # the per-category table
+
+
+@pytest.mark.parametrize("variant", ["no-equals-sign", "name=", "=dir"])
+def test_compare_refuses_a_malformed_variant(tmp_path: Path, variant: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_code:
+        main(["compare", variant])
+    assert exit_code.value.code == 2 and "NAME=DIR" in capsys.readouterr().err
+
+
+def test_compare_names_a_folder_without_results(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_code:
+        main(["compare", f"x={tmp_path}"])
+    assert exit_code.value.code == 2 and "results.json" in capsys.readouterr().err
+
+
+def test_ceiling_judges_the_truth_after_a_vae_round_trip(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    write_benchmark(tmp_path / "bench", 7, seed=3)
+    with pytest.raises(SystemExit) as exit_code:
+        main(["synth-ceiling", "--model", str(tiny_checkpoint), "--benchmark", str(tmp_path / "bench"),
+              "--out", str(tmp_path / "ceiling")])  # fmt: skip
+    assert exit_code.value.code == 0
+    item = read_benchmark(tmp_path / "bench")[0]
+    truth = render(read_truth(Image.open(item.image), item.instruction)[1])
+    vae = load_components(tiny_checkpoint).vae
+    with torch.no_grad():
+        expected = tensor_to_images(vae.decode(vae.encode(image_to_tensor(truth)).latent_dist.mode()).sample)[
+            0
+        ]
+    written = Image.open(tmp_path / "ceiling" / "images" / f"{item.id}.png")
+    assert np.abs(np.asarray(written, dtype=int) - np.asarray(expected, dtype=int)).max() <= 1
+    summary = json.loads((tmp_path / "ceiling/results.json").read_text())
+    assert summary["failed"] == 0 and summary["table"]["all"]["count"] == 7
+    assert summary["model"].startswith("VAE round trip")

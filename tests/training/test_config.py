@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import typing
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from training import ConfigError, TrainConfig, load_config
 from training.cli import register
-from training.flags import given_flags
+from training.flags import given_flags, without_none
 
 from .helpers import TINY_CONFIG
 
@@ -27,7 +29,10 @@ def test_every_config_key_is_a_flag():
     values = load_config(TINY_CONFIG, {"manifest": "m.jsonl", "out": "runs/x"})
     for name, field in TrainConfig.model_fields.items():
         flag = "--" + name.replace("_", "-")
-        argv = [flag] if field.annotation is bool else [flag, str(getattr(values, name))]
+        value = getattr(values, name)
+        if value is None and typing.get_origin(without_none(field.annotation)) is Literal:
+            value = typing.get_args(without_none(field.annotation))[0]  # "None" is no choice
+        argv = [flag] if field.annotation is bool else [flag, str(value)]
         assert name in given_flags(parse(*argv), TrainConfig), flag
 
 

@@ -68,3 +68,15 @@ def test_training_starts_from_a_plain_instruct_pix2pix_folder(manifest, tmp_path
     final = Trainer(config).fit()
     assert (final / "reward" / "config.json").is_file()
     assert changed(snapshot(load_components(plain).unet), snapshot(load_components(final).unet), "")
+
+
+@pytest.mark.parametrize(
+    ("inputs", "use_scores", "use_texts"),
+    [("score", True, False), ("text", False, True), ("none", False, False), ("score+text", True, True)],
+)
+def test_reward_inputs_ablation_is_saved_with_the_checkpoint(
+    manifest, tmp_path, inputs, use_scores, use_texts
+):
+    config = tiny_config(manifest, tmp_path / "run", reward_inputs=inputs, max_steps=1, validate_every=0)
+    reward = load_components(Trainer(config).fit()).reward
+    assert (reward.config.use_scores, reward.config.use_texts) == (use_scores, use_texts)

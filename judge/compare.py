@@ -1,0 +1,88 @@
+"""`rewardedit compare`: set several `eval` results side by side, averaged over seeds with their spread.
+
+Each variant is a name and the `eval` output folders of its runs (one per training seed, say); a
+cell is the mean over those runs and, with two or more, the sample standard deviation.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputFileError
+from .evaluate import RESULTS_JSON
+from .judgement import PERSPECTIVES
+from .report import ALL
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    runs: tuple[Path, ...]
+
+
+def parse_variant(text: str) -> Variant:
+    """NAME=DIR[,DIR...] -> Variant; ValueError names what is wrong."""
+    name, sep, folders = text.partition("=")
+    runs = tuple(Path(f) for f in folders.split(",") if f)
+    if not sep or not name or not runs:
+        raise ValueError(f"{text!r}: expected NAME=DIR[,DIR...]")
+    return Variant(name, runs)
+
+
+def load_tables(variant: Variant) -> list[dict]:
+    tables = []
+    for run in variant.runs:
+        path = run / RESULTS_JSON
+        try:
+            tables.append(json.loads(path.read_text(encoding="utf-8"))["table"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputFileError(f"{path}: not an `eval` result ({exc})") from exc
+    return tables
+
+
+def spread(values: Sequence[float], percent: bool) -> str:
+    """Mean, and "± sample standard deviation" when there are two runs or more; "-" for none."""
+    if not values:
+        return "-"
+    scale, digits = (100.0, 1) if percent else (1.0, 2)
+    mean = statistics.fmean(values) * scale
+    if len(values) < 2:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {statistics.stdev(values) * scale:.{digits}f}"
+
+
+def cell_values(tables: list[dict], category: str, perspective: str, what: str) -> list[float]:
+    return [
+        t[category][perspective][what]
+        for t in tables
+        if t.get(category, {}).get(perspective, {}).get(what) is not None
+    ]
+
+
+def comparison_markdown(variants: Sequence[Variant]) -> str:
+    """An overall table (yes-rate % and mean score per perspective), then yes-rate per category."""
+    loaded = [(v, load_tables(v)) for v in variants]
+    header = " | ".join(f"{p} yes % | {p} score" for p in PERSPECTIVES)
+    lines = [
+        "| variant | runs | " + header + " |",
+        "|---" * (2 + 2 * len(PERSPECTIVES)) + "|",
+    ]
+    for variant, tables in loaded:
+        cells = []
+        for p in PERSPECTIVES:
+            cells.append(spread(cell_values(tables, ALL, p, "accuracy"), percent=True))
+            cells.append(spread(cell_values(tables, ALL, p, "mean_score"), percent=False))
+        lines.append(f"| {variant.name} | {len(tables)} | " + " | ".join(cells) + " |")
+    categories = [c for c in loaded[0][1][0] if c != ALL] if loaded and loaded[0][1] else []
+    for p in PERSPECTIVES:
+        lines += ["", f"{p}: yes-rate % per category", ""]
+        lines.append("| variant | " + " | ".join(categories) + " |")
+        lines.append("|---" * (1 + len(categories)) + "|")
+        for variant, tables in loaded:
+            cells = [spread(cell_values(tables, c, p, "accuracy"), percent=True) for c in categories]
+            lines.append(f"| {variant.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The synthetic-world experiment of docs/synthetic-experiment.md, end to end on CPUs:
+# data -> VAE -> four reward variants x seeds -> oracle evaluation -> comparison tables.
+# Every stage is skipped when its output exists, so a stopped run resumes where it was.
+#
+#   scripts/synth_experiment.sh               # everything, into runs/synth
+#   RUNS=/tmp/x SEEDS="0 1 2" JOBS=4 scripts/synth_experiment.sh
+set -euo pipefail
+
+RUNS=${RUNS:-runs/synth}
+SEEDS=${SEEDS:-"0 1"}
+JOBS=${JOBS:-2}                 # processes at once, one thread each
+DATA_COUNT=${DATA_COUNT:-12000}
+VAE_STEPS=${VAE_STEPS:-5000}
+TRAIN_STEPS=${TRAIN_STEPS:-1200}
+EVAL_STEPS=${EVAL_STEPS:-10}
+VARIANTS=(none score text score+text)
+SWEEP_SCORES=(4 3 2 1 0)
+REWARD_GUIDANCE=(1.5 2)
+export OMP_NUM_THREADS=1
+
+CONFIG=$(dirname "$0")/../training/configs/synth.yaml
+
+parallel() {  # run each line of stdin as a command, JOBS at a time; fail if any fails
+    local failed=0
+    while read -r line; do
+        while (($(jobs -rp | wc -l) >= JOBS)); do wait -n || failed=1; done
+        bash -c "$line" &
+    done
+    while (($(jobs -rp | wc -l) > 0)); do wait -n || failed=1; done
+    return $failed
+}
+
+mkdir -p "$RUNS"
+[[ -f $RUNS/data/manifest.jsonl ]] || rewardedit synth-data --out "$RUNS/data" --count "$DATA_COUNT" --seed 1
+[[ -f $RUNS/bench/benchmark.json ]] || rewardedit synth-benchmark --out "$RUNS/bench" --count 504 --seed 99
+[[ -f $RUNS/vae/model_index.json ]] || OMP_NUM_THREADS=$JOBS rewardedit train-vae --preset small \
+    --data "$RUNS/data/manifest.jsonl" --eval-data "$RUNS/bench/images" --out "$RUNS/vae" \
+    --max-steps "$VAE_STEPS" --batch-size 8 --learning-rate 1e-3 --log-every 250 --save-every 1000
+
+[[ -f $RUNS/eval/ceiling/results.json ]] || rewardedit synth-ceiling --model "$RUNS/vae" \
+    --benchmark "$RUNS/bench" --out "$RUNS/eval/ceiling" > /dev/null
+
+mkdir -p "$RUNS/train"
+for seed in $SEEDS; do
+    for variant in "${VARIANTS[@]}"; do
+        out=$RUNS/train/$variant-$seed
+        [[ -f $out/final/model_index.json ]] || echo "rewardedit train --config $CONFIG --init $RUNS/vae" \
+            "--manifest $RUNS/data/manifest.jsonl --out $out --reward-inputs $variant --seed $seed" \
+            "--max-steps $TRAIN_STEPS --resume > $out.log 2>&1"
+    done
+done | parallel
+
+evaluate() {  # NAME MODEL [eval flags...]
+    local name=$1 model=$2
+    shift 2
+    [[ -f $RUNS/eval/$name/results.json ]] || echo "rewardedit eval --judge oracle --model $model" \
+        "--benchmark $RUNS/bench --out $RUNS/eval/$name --steps $EVAL_STEPS --device cpu $* > /dev/null 2>&1"
+}
+first=${SEEDS%% *}
+{
+    for seed in $SEEDS; do
+        for variant in "${VARIANTS[@]}"; do evaluate "$variant-$seed" "$RUNS/train/$variant-$seed/final"; done
+    done
+    for score in "${SWEEP_SCORES[@]}"; do
+        evaluate "score+text-$first-score$score" "$RUNS/train/score+text-$first/final" --score "$score"
+    done
+    for scale in "${REWARD_GUIDANCE[@]}"; do
+        evaluate "score+text-$first-rg$scale" "$RUNS/train/score+text-$first/final" --reward-guidance-scale "$scale"
+    done
+} | parallel
+
+runs_of() { local v=$1 list=""; for s in $SEEDS; do list+="${list:+,}$RUNS/eval/$v-$s"; done; echo "$list"; }
+rewardedit compare --out "$RUNS/variants.md" "VAE round trip of the truth=$RUNS/eval/ceiling" \
+    "no reward=$(runs_of none)" "score only=$(runs_of score)" \
+    "text only=$(runs_of text)" "score + text=$(runs_of score+text)"
+sweep=()
+for score in 5 "${SWEEP_SCORES[@]}"; do
+    [[ $score == 5 ]] && dir=$RUNS/eval/score+text-$first || dir=$RUNS/eval/score+text-$first-score$score
+    sweep+=("score $score=$dir")
+done
+rewardedit compare --out "$RUNS/score-sweep.md" "${sweep[@]}"
+guidance=("reward guidance 1=$RUNS/eval/score+text-$first")
+for scale in "${REWARD_GUIDANCE[@]}"; do guidance+=("reward guidance $scale=$RUNS/eval/score+text-$first-rg$scale"); done
+rewardedit compare --out "$RUNS/reward-guidance.md" "${guidance[@]}"
