@@ -33,6 +33,7 @@ const sources = new Map(); // job id -> the source it was submitted with (this p
 let source = null; // {blob, name, thumb}: what the next submission edits
 let shown = null; // the job on display
 let following = null; // AbortController of the job being followed
+let suggested = false; // the instruction field holds a sample's suggestion, not the user's own words
 
 class ApiError extends Error {
   constructor(status, code, message) {
@@ -182,6 +183,14 @@ async function setSource(blob, name) {
   $("job-status").textContent = "Source ready: type an instruction, set the reward, then Edit.";
 }
 
+// A suggestion belongs to its source image: a new source replaces it, but never the user's words.
+function suggest(instruction = "") {
+  const field = $("field-instruction");
+  if (!suggested && field.value.trim() !== "") return;
+  field.value = instruction;
+  suggested = instruction !== "";
+}
+
 async function pickSample(button) {
   hideError();
   try {
@@ -190,6 +199,7 @@ async function pickSample(button) {
     button.setAttribute("aria-pressed", "true");
     $("image-file").value = "";
     await setSource(await response.blob(), button.dataset.src.split("/").pop());
+    suggest(button.dataset.instruction);
   } catch (error) {
     showError(error);
   }
@@ -412,8 +422,17 @@ $("image-file").addEventListener("change", (event) => {
   if (!file) return;
   hideError();
   for (const button of document.querySelectorAll(".sample")) button.setAttribute("aria-pressed", "false");
+  suggest();
   setSource(file, file.name);
 });
+$("field-instruction").addEventListener("input", () => (suggested = false));
+// Images smaller than their frame (the 64 px synthetic scenes, their edits) keep hard pixel edges.
+for (const img of document.querySelectorAll(".frame img")) {
+  img.addEventListener("load", () => {
+    const scale = Math.min(img.clientWidth / img.naturalWidth, img.clientHeight / img.naturalHeight);
+    img.classList.toggle("upscaled", scale > 1);
+  });
+}
 for (const button of document.querySelectorAll(".sample")) {
   button.setAttribute("aria-pressed", "false");
   button.addEventListener("click", () => pickSample(button));

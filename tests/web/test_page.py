@@ -1,16 +1,20 @@
-"""The web page in headless Chromium against the real service: upload, sliders, progress, result."""
+"""The web page in headless Chromium against the real service: samples, upload, sliders, progress, result."""
 
 from __future__ import annotations
 
-import io
+import json
 import re
+from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
 
+from api.routers.page import SAMPLE_INDEX
+
 from .conftest import API_KEY, CHROMIUM
-from .samples import SAMPLES
+from .samples import FOLDER, samples
+from .samples import SIDE as SAMPLE_SIDE
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is in the dev extra: run `make test`"
@@ -22,6 +26,11 @@ expect = sync_api.expect
 STEPS = 12
 SIDE = 128  # about 60 ms a step for the tiny model on one CPU thread: progress is visible
 JOB_TIMEOUT_MS = 30_000
+UPSCALED = re.compile(r"\bupscaled\b")  # the class of a preview drawn with hard pixel edges
+SUGGESTIONS = {
+    file: entry["instruction"]
+    for file, entry in json.loads((FOLDER / SAMPLE_INDEX).read_text(encoding="utf-8")).items()
+}
 
 # Records every value the progress bar shows, as the page sets it.
 RECORD_PROGRESS = """
@@ -48,6 +57,24 @@ def submitted_job(page: sync_api.Page, button: str) -> dict:
     return response.json()
 
 
+def sample(file: str) -> str:
+    """The sample button of an image under api/static/samples/."""
+    return f".sample[data-src='/static/samples/{file}']"
+
+
+def pick(page: sync_api.Page, file: str) -> None:
+    """Click a sample and wait until the page has taken it (and made any suggestion)."""
+    page.eval_on_selector("#job-status", "status => (status.textContent = '')")
+    page.click(sample(file))
+    expect(page.locator("#job-status")).to_contain_text("Source ready")
+
+
+def upscaled_sample(path: Path, side: int) -> Path:
+    """The first sample scaled up to side px (hard edges), as an upload."""
+    samples()[0].image.resize((side, side), Image.Resampling.NEAREST).save(path)
+    return path
+
+
 def job_json(url: str, job_id: str) -> dict:
     response = httpx.get(f"{url}/jobs/{job_id}", headers={"Authorization": f"Bearer {API_KEY}"})
     assert response.status_code == 200, response.text
@@ -57,8 +84,7 @@ def job_json(url: str, job_id: str) -> dict:
 def test_edit_with_sliders_see_progress_and_result_then_rerun_with_the_same_seed(
     page, service, screenshot_dir, tmp_path
 ):
-    source = tmp_path / "source.png"
-    SAMPLES["house"]().resize((SIDE, SIDE)).save(source)
+    source = upscaled_sample(tmp_path / "source.png", SIDE)
     event_requests: list[sync_api.Request] = []
     page.on("request", lambda request: event_requests.append(request) if "/events" in request.url else None)
     page.add_init_script(RECORD_PROGRESS)
@@ -68,7 +94,7 @@ def test_edit_with_sliders_see_progress_and_result_then_rerun_with_the_same_seed
 
     page.set_input_files("#image-file", source)
     expect(page.locator("#source-preview")).to_be_visible()
-    page.fill("#field-instruction", "make the roof blue")
+    page.fill("#field-instruction", "make the green cross blue")
 
     # No key yet: the service's 401 is shown readably, and the key field opens.
     page.click("#submit")
@@ -122,21 +148,62 @@ def test_edit_with_sliders_see_progress_and_result_then_rerun_with_the_same_seed
     # The history is this browser session's: it survives a reload.
     page.reload()
     expect(page.locator("#history li")).to_have_count(2)
-    expect(page.locator("#history li").first).to_contain_text("make the roof blue")
+    expect(page.locator("#history li").first).to_contain_text("make the green cross blue")
 
 
-def test_a_sample_as_source_and_a_field_error_shown_readably(page):
+def test_samples_are_crisp_64_px_scenes_that_suggest_their_instruction(page):
+    page.goto("/")
+    buttons = page.locator(".sample")
+    expect(buttons).to_have_count(len(SUGGESTIONS))
+    for file, suggestion in SUGGESTIONS.items():
+        expect(page.locator(sample(file))).to_have_attribute("title", suggestion)
+    thumb = page.locator(f"{sample('local.png')} img")
+    assert thumb.evaluate("img => getComputedStyle(img).imageRendering") == "pixelated"
+    assert thumb.evaluate("img => img.clientWidth") > SAMPLE_SIDE  # scaled up
+
+    instruction = page.locator("#field-instruction")
+    with page.expect_response(lambda response: response.url.endswith("/static/samples/local.png")):
+        page.click(sample("local.png"))
+    expect(instruction).to_have_value(SUGGESTIONS["local.png"])
+    expect(page.locator(sample("local.png"))).to_have_attribute("aria-pressed", "true")
+    preview = page.locator("#source-preview")
+    expect(preview).to_be_visible()
+    expect(preview).to_have_class(UPSCALED)
+    assert preview.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [SAMPLE_SIDE, SAMPLE_SIDE]
+
+    page.click(sample("add.png"))  # another sample's suggestion replaces the last one's
+    expect(instruction).to_have_value(SUGGESTIONS["add.png"])
+
+
+def test_a_sample_never_overwrites_the_users_own_instruction(page, tmp_path):
+    page.goto("/")
+    instruction = page.locator("#field-instruction")
+    page.fill("#field-instruction", "make the pink square blue")
+    pick(page, "remove.png")
+    expect(instruction).to_have_value("make the pink square blue")
+
+    page.fill("#field-instruction", "")  # emptied: the next sample may suggest again
+    pick(page, "style.png")
+    expect(instruction).to_have_value(SUGGESTIONS["style.png"])
+    instruction.press("End")
+    instruction.press_sequentially(" please")  # the suggestion, edited: the user's words now
+    pick(page, "global.png")
+    expect(instruction).to_have_value(f"{SUGGESTIONS['style.png']} please")
+
+    page.fill("#field-instruction", "")
+    pick(page, "style.png")
+    expect(page.locator("#source-preview")).to_have_class(UPSCALED)
+    page.set_input_files("#image-file", upscaled_sample(tmp_path / "upload.png", 512))
+    expect(instruction).to_have_value("")  # a suggestion belongs to its sample, not to an upload
+    expect(page.locator("#source-preview")).not_to_have_class(UPSCALED)  # shown smaller: smooth
+
+
+def test_a_field_error_shown_readably(page):
     page.goto("/")
     page.click("summary:has-text('API key')")
     page.fill("#api-key", API_KEY)
-    with page.expect_response(lambda response: "/static/samples/" in response.url and "lake" in response.url):
-        page.click(".sample[title='lake']")
-    expect(page.locator(".sample[title='lake']")).to_have_attribute("aria-pressed", "true")
-    expect(page.locator("#source-preview")).to_be_visible()
-    preview = page.eval_on_selector("#source-preview", "img => img.naturalWidth")
-    assert preview == Image.open(io.BytesIO(page.request.get("/static/samples/lake.png").body())).width
-
-    page.fill("#field-instruction", "add a boat")
+    page.click(sample("add.png"))
+    expect(page.locator("#field-instruction")).to_have_value(SUGGESTIONS["add.png"])
     page.click("summary:has-text('Advanced settings')")
     page.fill("#field-steps", "500")
     page.click("#submit")
@@ -144,11 +211,11 @@ def test_a_sample_as_source_and_a_field_error_shown_readably(page):
     expect(page.locator("#history li")).to_have_count(0)
 
 
-def test_cancel_a_running_edit(page):
+def test_cancel_a_running_edit(page, tmp_path):
     page.goto("/")
     page.click("summary:has-text('API key')")
     page.fill("#api-key", API_KEY)
-    page.click(".sample[title='fruit']")
+    page.set_input_files("#image-file", upscaled_sample(tmp_path / "source.png", 256))
     expect(page.locator("#source-preview")).to_be_visible()
     page.fill("#field-instruction", "paint it gold")
     page.click("summary:has-text('Advanced settings')")
@@ -176,7 +243,7 @@ def test_the_page_reconnects_when_the_event_stream_drops(page):
     page.goto("/")
     page.click("summary:has-text('API key')")
     page.fill("#api-key", API_KEY)
-    page.click(".sample[title='hills']")
+    page.click(sample("background.png"))
     expect(page.locator("#source-preview")).to_be_visible()
     page.fill("#field-instruction", "make it snowy")
     page.click("summary:has-text('Advanced settings')")
