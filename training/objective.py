@@ -20,6 +20,10 @@ from torch import nn
 from transformers import CLIPTextModel
 
 
+# What the U-Net learns to output, as the checkpoint's scheduler config says (diffusers' names).
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+
 @dataclass(frozen=True)
 class DropoutRates:
     instruction: float
@@ -39,9 +43,10 @@ class EditObjective:
         rates: DropoutRates,
         autocast: Callable[[], AbstractContextManager] = contextlib.nullcontext,
     ) -> None:
-        if noise_scheduler.config.prediction_type != "epsilon":
+        if noise_scheduler.config.prediction_type not in PREDICTION_TYPES:
             raise ValueError(
-                f"the scheduler predicts {noise_scheduler.config.prediction_type!r}; training needs 'epsilon'"
+                f"the scheduler predicts {noise_scheduler.config.prediction_type!r}; "
+                f"training supports {', '.join(PREDICTION_TYPES)}"
             )
         self.vae = vae
         self.text_encoder = text_encoder
@@ -67,7 +72,7 @@ class EditObjective:
     def loss(
         self, model: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator
     ) -> torch.Tensor:
-        """MSE between the drawn noise and the model's prediction; all randomness comes from `generator`."""
+        """MSE between the model's prediction and its target (the noise, or v); all randomness from `generator`."""
         encoded = self.encode(batch, generator)
         target = encoded["target"]
         size, device = target.shape[0], target.device
@@ -86,4 +91,6 @@ class EditObjective:
 
         reward_text, scores = encoded["reward_text"], batch["scores"]
         prediction = model(noisy, timesteps, text, source, reward_text, scores, use_reward)
+        if self.noise_scheduler.config.prediction_type == "v_prediction":
+            return F.mse_loss(prediction.float(), self.noise_scheduler.get_velocity(target, noise, timesteps))
         return F.mse_loss(prediction.float(), noise)

@@ -44,6 +44,7 @@ def test_small_preset_fits_64px_scenes_in_a_small_checkpoint(tmp_path):
     latents = c.vae.encode(torch.zeros(1, 3, 64, 64)).latent_dist.mode()
     assert latents.shape == (1, 16, 16, 16)  # downsampled 4x
     assert c.unet.config.sample_size == 16 and c.unet.config.in_channels == 2 * 16
+    assert c.scheduler.config.prediction_type == "v_prediction"
     assert c.unet.config.cross_attention_dim == c.text_encoder.config.hidden_size
     weights = sum(count(getattr(c, name)) for name in ("vae", "text_encoder", "unet", "reward"))
     assert weights * 4 < 20 * 2**20  # fp32 bytes: the demo checkpoint must stay under 20 MiB

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
-from model import load_components
+from model import build_preset, load_components, save_components
 from training import Trainer
 from training.objective import DropoutRates
 from training.seeding import generator
@@ -25,13 +27,30 @@ def fixed_loss(trainer: Trainer, batch: dict[str, torch.Tensor]) -> float:
         return trainer.objective.loss(trainer.model, batch, generator(123)).item()
 
 
-def test_loss_on_a_fixed_batch_goes_down(manifest, tmp_path):
-    trainer = Trainer(tiny_config(manifest, tmp_path, learning_rate=1e-3, batch_size=4))
+def tiny_predicting(prediction_type: str, folder: Path) -> Path:
+    """A tiny checkpoint folder whose scheduler (and so whose training target) is `prediction_type`."""
+    components = build_preset("tiny", seed=0)
+    components.scheduler.register_to_config(prediction_type=prediction_type)
+    return save_components(components, folder)
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_loss_on_a_fixed_batch_goes_down(manifest, tmp_path, prediction_type):
+    init = tiny_predicting(prediction_type, tmp_path / "init")
+    config = tiny_config(manifest, tmp_path / "run", preset=None, init=init, learning_rate=1e-3, batch_size=4)
+    trainer = Trainer(config)
+    assert trainer.objective.noise_scheduler.config.prediction_type == prediction_type
     batch = first_batch(trainer)
     before = fixed_loss(trainer, batch)
     losses = [trainer.train_step([batch]).loss for _ in range(15)]
     after = fixed_loss(trainer, batch)
     assert after < 0.7 * before, (before, after, losses)
+
+
+def test_a_scheduler_predicting_samples_is_refused(manifest, tmp_path):
+    init = tiny_predicting("sample", tmp_path / "init")
+    with pytest.raises(ValueError, match="predicts 'sample'"):
+        Trainer(tiny_config(manifest, tmp_path / "run", preset=None, init=init))
 
 
 def test_gradient_clipping_bounds_the_norm_the_optimizer_sees(manifest, tmp_path):
