@@ -5,6 +5,7 @@
 #
 #   scripts/synth_experiment.sh               # everything, into runs/synth
 #   RUNS=/tmp/x SEEDS="0 1 2" JOBS=4 scripts/synth_experiment.sh
+#   DEVICE=cuda JOBS=1 TRAIN_STEPS=20000 scripts/synth_experiment.sh    # on a GPU
 set -euo pipefail
 
 RUNS=${RUNS:-runs/synth}
@@ -12,8 +13,9 @@ SEEDS=${SEEDS:-"0 1"}
 JOBS=${JOBS:-2}                 # processes at once, one thread each
 DATA_COUNT=${DATA_COUNT:-12000}
 VAE_STEPS=${VAE_STEPS:-5000}
-TRAIN_STEPS=${TRAIN_STEPS:-1200}
+TRAIN_STEPS=${TRAIN_STEPS:-800}
 EVAL_STEPS=${EVAL_STEPS:-10}
+DEVICE=${DEVICE:-cpu}            # where eval samples; training takes the GPU whenever there is one
 VARIANTS=(none score text score+text)
 SWEEP_SCORES=(4 3 2 1 0)
 REWARD_GUIDANCE=(1.5 2)
@@ -55,7 +57,7 @@ evaluate() {  # NAME MODEL [eval flags...]
     local name=$1 model=$2
     shift 2
     [[ -f $RUNS/eval/$name/results.json ]] || echo "rewardedit eval --judge oracle --model $model" \
-        "--benchmark $RUNS/bench --out $RUNS/eval/$name --steps $EVAL_STEPS --device cpu $* > /dev/null 2>&1"
+        "--benchmark $RUNS/bench --out $RUNS/eval/$name --steps $EVAL_STEPS --device $DEVICE $* > /dev/null 2>&1"
 }
 first=${SEEDS%% *}
 {
