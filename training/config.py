@@ -62,7 +62,7 @@ class TrainConfig(BaseModel):
     )
     reward_inputs: RewardInputs | None = Field(
         None,
-        description="what the reward condition sees (the paper's ablations; default: as the checkpoint has it)",
+        description="what the reward condition sees (the paper's ablations; default: the checkpoint's)",
     )
     ema: bool = Field(False, description="keep an exponential moving average and save it as the model")
     ema_decay: float = Field(0.9999, gt=0, lt=1, description="EMA decay")

@@ -19,7 +19,6 @@ from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 from transformers import CLIPTextModel
 
-
 # What the U-Net learns to output, as the checkpoint's scheduler config says (diffusers' names).
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 
@@ -72,7 +71,7 @@ class EditObjective:
     def loss(
         self, model: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator
     ) -> torch.Tensor:
-        """MSE between the model's prediction and its target (the noise, or v); all randomness from `generator`."""
+        """MSE between the prediction and its target (the noise, or v); all randomness from `generator`."""
         encoded = self.encode(batch, generator)
         target = encoded["target"]
         size, device = target.shape[0], target.device
