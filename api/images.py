@@ -26,11 +26,15 @@ def invalid_image(message: str) -> ApiError:
     return ApiError(422, "invalid_image", message)
 
 
-def prepare_upload(data: bytes, max_side: int, max_pixels: int) -> bytes:
-    """The upload as the PNG the pipeline will edit, or an ApiError (4xx) saying what is wrong."""
+def prepare_upload(data: bytes, max_side: int, max_pixels: int) -> tuple[bytes, tuple[int, int]]:
+    """The upload as the PNG the pipeline will edit and its size, or an ApiError (4xx) saying what is wrong.
+
+    Workers batch jobs of one size together, so the job record keeps the size.
+    """
+    image = read_upload(data, max_side, max_pixels)
     buffer = io.BytesIO()
-    read_upload(data, max_side, max_pixels).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue(), image.size
 
 
 def read_upload(data: bytes, max_side: int, max_pixels: int) -> Image.Image:

@@ -38,16 +38,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     edit.set_defaults(func=edit_command)
 
     bench = subparsers.add_parser(
-        "bench", help="time our pipeline against diffusers' StableDiffusionInstructPix2PixPipeline"
+        "bench",
+        help="time our pipeline (eager, reward-guided, batched, optimised) against diffusers' "
+        "StableDiffusionInstructPix2PixPipeline on the same weights",
     )
     bench.add_argument("--model", type=Path, default=None, help="checkpoint folder (default: build --preset)")
     bench.add_argument("--preset", choices=sorted(PRESETS), default="sd15")
     bench.add_argument("--resolution", type=int, default=512)
     bench.add_argument("--steps", type=int, default=30)
-    bench.add_argument("--runs", type=int, default=5)
-    bench.add_argument("--warmup", type=int, default=1)
+    bench.add_argument("--runs", type=int, default=5, help="timed runs per variant")
+    bench.add_argument("--warmup", type=int, default=1, help="untimed runs per variant before those")
     bench.add_argument("--device", default=None)
+    bench.add_argument("--batch-size", type=int, default=8, help="requests in the batched variants")
+    bench.add_argument(
+        "--reward-guidance-scale", type=float, default=2.0, help="of the reward-guided variant"
+    )
+    bench.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="torch.compile the optimised variants (default: on CUDA only)",
+    )
+    bench.add_argument("--compile-mode", default="reduce-overhead", help="torch.compile mode")
+    bench.add_argument("--unet-calls", type=int, default=10, help="timed U-Net calls per U-Net figure")
     bench.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    bench.add_argument("--markdown", type=Path, default=None, help="also write the tables here")
     bench.set_defaults(func=bench_command)
 
 
@@ -117,12 +132,19 @@ def bench_command(args: argparse.Namespace) -> int:
                 runs=args.runs,
                 warmup=args.warmup,
                 device=args.device or default_device(),
+                batch_size=args.batch_size,
+                reward_guidance_scale=args.reward_guidance_scale,
+                compile=args.compile,
+                compile_mode=args.compile_mode,
+                unet_calls=args.unet_calls,
             )
         )
     except (InvalidInputError, CheckpointError) as exc:
         return fail(str(exc))
-    print(format_markdown(result))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    tables = format_markdown(result)
+    print(tables)
+    for path, text in ((args.json, json.dumps(result, indent=2)), (args.markdown, tables)):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text + "\n")
     return 0

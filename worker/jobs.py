@@ -3,6 +3,12 @@
 Each transition returns the new record, or None when it does not apply to the current one (the
 job was canceled, finished, or is held by another worker): that is how cancellation reaches a
 running worker and how a redelivered job is run at most once to a result.
+
+Batching: a worker that starts a job may also claim compatible queued jobs (`batch_key`) and run
+them in one pipeline call. Their own messages then find them taken and are acknowledged unrun,
+so before claiming them the worker lists them on the job whose message it is handling (`cover`):
+if it dies, that message comes back (it is acknowledged only once the whole batch has ended),
+and whoever handles it re-claims the batch-mates the dead worker left behind.
 """
 
 from __future__ import annotations
@@ -35,6 +41,12 @@ class JobRecord:
     # Best-of-N jobs: each judged candidate (seed, judgements, weighted score, error) and the winner.
     candidates: list[dict[str, Any]] = field(default_factory=list)
     chosen: int | None = None
+    # (width, height) of the stored input image, which is already the size the pipeline edits at.
+    size: list[int] | None = None
+    # Batch-mates claimed while this job's message was handled: its redelivery re-claims them.
+    batch: list[str] = field(default_factory=list)
+    # How many jobs the run that finished this job edited together (1: alone).
+    batch_size: int = 0
 
     @property
     def finished(self) -> bool:
@@ -52,9 +64,32 @@ class JobRecord:
         return cls(**json.loads(text))
 
 
-def new_job(owner: str, params: dict[str, Any], seed: int, now: float) -> JobRecord:
-    job = JobRecord(id=uuid.uuid4().hex, owner=owner, params=params, seed=seed, created_at=now)
+def new_job(
+    owner: str, params: dict[str, Any], seed: int, now: float, size: tuple[int, int] | None = None
+) -> JobRecord:
+    """A queued job; `size` is its prepared input's (width, height), which makes it batchable."""
+    job = JobRecord(
+        id=uuid.uuid4().hex,
+        owner=owner,
+        params=params,
+        seed=seed,
+        created_at=now,
+        size=list(size) if size is not None else None,
+    )
     return replace(job, total=params["steps"] * job.candidate_count)  # steps across all candidates
+
+
+def batch_key(job: JobRecord) -> tuple[int, int, int, bool] | None:
+    """Jobs with equal keys can share one pipeline call; None: the job runs alone.
+
+    One call needs one image size and one step count. Reward guidance is in the key too: one job
+    with it gives the whole batch a fourth guidance branch, a third more work for the others.
+    Best-of-N jobs run alone (their candidates are judged one by one as they come).
+    """
+    if job.size is None or job.candidate_count != 1:
+        return None
+    width, height = job.size
+    return width, height, job.params["steps"], job.params["reward_guidance_scale"] != 1.0
 
 
 def claim(job: JobRecord, worker: str, now: float, lease_s: float) -> JobRecord | None:
@@ -74,6 +109,17 @@ def claim(job: JobRecord, worker: str, now: float, lease_s: float) -> JobRecord 
         candidates=[],
         chosen=None,
     )
+
+
+def cover(job: JobRecord, worker: str, mates: list[str]) -> JobRecord | None:
+    """List the batch-mates about to be claimed under the job whose message the worker handles.
+
+    The job is this worker's, or already finished (its message came back after a worker died,
+    and the worker now runs the batch-mates that one left behind).
+    """
+    if not job.finished and (job.status != RUNNING or job.worker != worker):
+        return None
+    return replace(job, batch=mates)
 
 
 def advance(
@@ -101,13 +147,21 @@ def finish(
     now: float,
     error: dict[str, str] | None = None,
     chosen: int | None = None,
+    batch_size: int = 1,
 ) -> JobRecord | None:
     """End a run with a final status; only the worker holding the job may do it, and only once."""
     if job.status != RUNNING or job.worker != worker:
         return None
     step = job.total if status == SUCCEEDED else job.step
     return replace(
-        job, status=status, step=step, finished_at=now, error=error, lease_until=0.0, chosen=chosen
+        job,
+        status=status,
+        step=step,
+        finished_at=now,
+        error=error,
+        lease_until=0.0,
+        chosen=chosen,
+        batch_size=batch_size,
     )
 
 

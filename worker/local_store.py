@@ -77,6 +77,10 @@ class LocalJobStore(JobStore):
         with self._lock:
             return sum(1 for _ in self._queued())
 
+    def queued(self, limit: int) -> list[JobRecord]:
+        with self._lock:
+            return sorted(self._queued(), key=lambda job: (job.created_at, job.id))[:limit]
+
     def announce_worker(self, worker_id: str, info: Mapping[str, Any], ttl_s: float) -> None:
         with self._lock:
             self._workers[worker_id] = (dict(info), time.time() + ttl_s)

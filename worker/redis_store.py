@@ -126,6 +126,13 @@ class RedisJobStore(JobStore):
         with self._available():
             return self._redis.zcard(self._key("queue"))
 
+    def queued(self, limit: int) -> list[JobRecord]:
+        with self._available():
+            ids = [member.decode() for member in self._redis.zrange(self._key("queue"), 0, limit - 1)]
+            raws = self._redis.mget([self._key("job", job_id) for job_id in ids]) if ids else []
+        jobs = (JobRecord.from_json(raw) for raw in raws if raw is not None)
+        return [job for job in jobs if job.status == QUEUED]
+
     def announce_worker(self, worker_id: str, info: Mapping[str, Any], ttl_s: float) -> None:
         with self._available():
             pipe = self._redis.pipeline()

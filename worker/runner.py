@@ -5,6 +5,11 @@ a time: claim the job, run the pipeline with progress and cancellation checked a
 then store the result and the final status in one atomic update. A failed edit (GPU out of
 memory, NaN image, judge down) fails that job only; the runner keeps serving.
 
+With max_batch > 1, starting a job also claims up to max_batch - 1 compatible queued jobs (same
+image size and step count, see jobs.batch_key) and edits them in one `edit_batch` call, each with
+its own seed, reward and guidance, each finished with its own result. How that stays exactly-once
+when workers die is in jobs.py and `_claim`.
+
 A job with N candidates edits seeds seed, seed+1, ... in turn; each edit is judged while the next
 one runs, and the best by the weighted sum of the judge's scores is the result.
 """
@@ -27,10 +32,30 @@ import torch
 from PIL import Image
 
 from judge import Judgements, JudgeReplyError, JudgeRequestError
-from model import EditCanceled, InvalidInputError, NonFiniteImageError, RewardEditPipeline, Rewards
+from model import (
+    EditCanceled,
+    EditRequest,
+    InvalidInputError,
+    NonFiniteImageError,
+    RewardEditPipeline,
+    Rewards,
+)
+from model.optimize import Buckets, compile_buckets, default_batches, optimize
 from model.pipeline import default_device
 
-from .jobs import CANCELED, FAILED, SUCCEEDED, JobRecord, add_candidate, advance, claim, finish, record_stop
+from .jobs import (
+    CANCELED,
+    FAILED,
+    SUCCEEDED,
+    JobRecord,
+    add_candidate,
+    advance,
+    batch_key,
+    claim,
+    cover,
+    finish,
+    record_stop,
+)
 from .judging import (
     NOT_CONFIGURED,
     JudgeNotConfigured,
@@ -40,7 +65,7 @@ from .judging import (
     weighted_score,
 )
 from .model_source import ModelInfo
-from .settings import Settings
+from .settings import CUDA_MAX_BATCH, Settings
 from .store import Change, JobStore, StoreUnavailable, input_key, result_key
 
 logger = logging.getLogger(__name__)
@@ -48,6 +73,8 @@ SKIPPED = "skipped"
 REWARD_FIELDS = tuple(field.name for field in dataclasses.fields(Rewards))
 # While a candidate is being judged, how often the job is checked for cancellation (and its lease renewed).
 JUDGE_POLL_S = 0.5
+# How many queued jobs, oldest first, a worker looks through for batch-mates of the job it starts.
+BATCH_SCAN = 256
 
 
 def describe_failure(exc: BaseException) -> dict[str, str]:
@@ -81,6 +108,35 @@ def release_memory() -> None:
         torch.cuda.empty_cache()
 
 
+def optimize_pipeline(pipeline: RewardEditPipeline, settings: Settings, max_batch: int) -> dict[str, Any]:
+    """Optimise as `settings.optimize` says (default: eager on CUDA, off on CPU); what was done.
+
+    A compilation that fails leaves the worker serving the eager modules, with the error logged and
+    announced: a worker that cannot compile (no C compiler in the image, say) still takes jobs.
+    """
+    level = settings.optimize or ("eager" if pipeline.device.type == "cuda" else "off")
+    if level == "off":
+        return {"level": "off"}
+    optimize(pipeline)
+    if level == "eager":
+        return {"level": "eager"}
+    buckets = Buckets(
+        tuple(settings.compile_sizes), tuple(settings.compile_batches) or default_batches(max_batch)
+    )
+    try:
+        seconds = compile_buckets(pipeline, buckets, settings.compile_mode)
+    except Exception as exc:
+        logger.exception("compiling failed; this worker serves the eager modules")
+        return {"level": "eager", "compile_error": f"{type(exc).__name__}: {exc}"}
+    return {
+        "level": "compile",
+        "sizes": [f"{width}x{height}" for width, height in buckets.sizes],
+        "batches": list(buckets.batches),
+        "mode": settings.compile_mode,
+        "warmup_s": round(seconds, 1),
+    }
+
+
 class EditRunner:
     def __init__(
         self,
@@ -90,6 +146,8 @@ class EditRunner:
         lease_s: float,
         judge: ServiceJudge | None,
         weights: Mapping[str, float],
+        max_batch: int = 1,
+        optimization: Mapping[str, Any] | None = None,
     ) -> None:
         self.store = store
         self.pipeline = pipeline
@@ -97,31 +155,88 @@ class EditRunner:
         self.lease_s = lease_s
         self.judge = judge
         self.weights = weights
+        self.max_batch = max_batch
+        self.optimization = dict(optimization or {"level": "off"})
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
     @classmethod
     def load(
         cls, store: JobStore, settings: Settings, model: ModelInfo, judge: ServiceJudge | None
     ) -> EditRunner:
+        """Load the model once, optimise it as the settings say (compiling before the worker is ready)."""
         if settings.torch_threads is not None:
             # Where processes share few cores, fewer threads run faster; results depend on the count.
             torch.set_num_threads(settings.torch_threads)
         pipeline = RewardEditPipeline.from_pretrained(model.path, device=settings.device or default_device())
-        return cls(store, pipeline, model, settings.lease_s, judge, settings.judge_weights)
+        on_cuda = pipeline.device.type == "cuda"
+        max_batch = settings.max_batch or (CUDA_MAX_BATCH if on_cuda else 1)
+        optimization = optimize_pipeline(pipeline, settings, max_batch)
+        return cls(
+            store, pipeline, model, settings.lease_s, judge, settings.judge_weights, max_batch, optimization
+        )
 
     def info(self) -> dict[str, Any]:
         """What this worker announces: readiness checks and /healthz show it."""
-        return {"id": self.worker_id, "model": self.model.to_dict(), "device": str(self.pipeline.device)}
+        return {
+            "id": self.worker_id,
+            "model": self.model.to_dict(),
+            "device": str(self.pipeline.device),
+            "max_batch": self.max_batch,
+            "optimization": self.optimization,
+        }
 
     def run(self, job_id: str) -> str:
-        """Run one job to its final status; the outcome, or SKIPPED when it must not run here."""
-        job = self.store.update(job_id, lambda j: claim(j, self.worker_id, time.time(), self.lease_s))
-        if job is None:
+        """Run the job, and compatible queued ones with it, to their final status.
+
+        The outcome of this job, or SKIPPED when it must not run here (unknown, expired, finished, or
+        held by a live worker: a duplicate delivery, or a batch-mate another worker already took).
+        """
+        jobs = self._claim(job_id)
+        if not jobs:
             logger.info("job %s: skipped (unknown, expired, finished or held by a live worker)", job_id)
             return SKIPPED
+        outcomes = {jobs[0].id: self._run_alone(jobs[0])} if len(jobs) == 1 else self._run_batch(jobs)
+        return outcomes.get(job_id, SKIPPED)
+
+    def _claim(self, job_id: str) -> list[JobRecord]:
+        """Claim the job, the batch-mates its message covers that a dead worker left, and queued mates.
+
+        Each claim is one atomic transition of one record, so a job is held by one worker at a time;
+        the batch-mates are listed on this job (`cover`) before they are claimed, so that this
+        job's message, acknowledged only after the whole batch, can bring them back (jobs.py).
+        """
+        job = self.store.update(job_id, lambda j: claim(j, self.worker_id, time.time(), self.lease_s))
+        if job is None:
+            job = self.store.get(job_id)
+            if job is None or not job.finished:
+                return []  # unknown, expired, or held by a live worker
+        covered = list(job.batch)
+        jobs = [job] if not job.finished else []
+        jobs += self._claim_each(covered)
+        key = batch_key(jobs[0]) if jobs else None
+        room = self.max_batch - len(jobs)
+        if key is None or room <= 0:
+            return jobs
+        held = {job_id, *covered}
+        mates = [j.id for j in self.store.queued(BATCH_SCAN) if j.id not in held and batch_key(j) == key]
+        if not mates[:room]:
+            return jobs
+        if self.store.update(job_id, lambda j: cover(j, self.worker_id, covered + mates[:room])) is None:
+            return jobs  # canceled or taken over meanwhile: claim nothing more under it
+        return jobs + self._claim_each(mates[:room])
+
+    def _claim_each(self, job_ids: list[str]) -> list[JobRecord]:
+        claimed = (
+            self.store.update(job_id, lambda j: claim(j, self.worker_id, time.time(), self.lease_s))
+            for job_id in job_ids
+        )
+        return [job for job in claimed if job is not None]
+
+    def _run_alone(self, job: JobRecord) -> str:
+        """Run one claimed job (a best-of-N one with its judge) to its final status."""
+        job_id = job.id
         logger.info("job %s: started (attempt %d, %d steps)", job_id, job.attempts, job.total)
         started = time.perf_counter()
-        error = None
         try:
             result, chosen = self._edit(job)
         except EditCanceled as exc:
@@ -132,29 +247,96 @@ class EditRunner:
         except StoreUnavailable:
             raise
         except Exception as exc:
-            error = describe_failure(exc)
-            logger.log(
-                logging.ERROR if error["code"] == "internal_error" else logging.WARNING,
-                "job %s: failed: %s",
-                job_id,
-                error["message"],
-                exc_info=error["code"] == "internal_error",
-            )
-        if error is not None:
-            release_memory()
-            self._end(job_id, FAILED, error=error)
+            self._end(job_id, FAILED, error=self._failure(job_id, exc))
             return FAILED
         self._end(job_id, SUCCEEDED, put={result_key(job_id): result}, chosen=chosen)
         logger.info("job %s: succeeded in %.2f s", job_id, time.perf_counter() - started)
         return SUCCEEDED
 
-    def _edit(self, job: JobRecord) -> tuple[bytes, int | None]:
-        """The result as PNG bytes, and which candidate it is (None for a plain one-seed job)."""
+    def _run_batch(self, jobs: list[JobRecord]) -> dict[str, str]:
+        """Run claimed jobs of one batch key in one pipeline call; each job's outcome by id.
+
+        A canceled job cannot leave the batch mid-loop: it is marked canceled at once and stops
+        counting, its image is computed with the others and dropped. The call stops early only
+        when every job in it is canceled. If the call fails, its jobs run again one at a time, so
+        a failure (out of memory, a NaN image) fails only the job that causes it.
+        """
+        outcomes: dict[str, str] = {}
+        members: list[JobRecord] = []
+        requests: list[EditRequest] = []
+        for job in jobs:
+            source = self._source(job)
+            if source is None:
+                error = self._failure(job.id, InvalidInputError("the job's input image has expired"))
+                self._end(job.id, FAILED, error=error)
+                outcomes[job.id] = FAILED
+                continue
+            members.append(job)
+            requests.append(self._request(job, source, 0))
+        if not members:
+            return outcomes
+        active = {job.id for job in members}
+
+        def on_step(step: int, total: int) -> bool:
+            for job in members:
+                if job.id in active and not self._on_step(job.id, step, total):
+                    active.discard(job.id)  # canceled (or taken over): it stops counting now
+                    self.store.update(job.id, lambda j: record_stop(j, self.worker_id, step))
+            return bool(active)
+
+        ids = " ".join(job.id for job in members)
+        logger.info("batch of %d: started (%s, %d steps)", len(members), ids, jobs[0].params["steps"])
+        started = time.perf_counter()
+        try:
+            output = self.pipeline.edit_batch(
+                requests, jobs[0].params["steps"], jobs[0].params["max_side"], callback=on_step
+            )
+        except EditCanceled:
+            logger.info("batch of %d: every job in it was canceled", len(members))
+            return {**outcomes, **{job.id: CANCELED for job in members}}
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            logger.warning("batch of %d failed (%s); running its jobs one at a time", len(members), exc)
+            release_memory()
+            return {
+                **outcomes,
+                **{job.id: self._run_alone(job) if job.id in active else CANCELED for job in members},
+            }
+        for job, image in zip(members, output.images, strict=True):
+            if job.id in active:
+                self._end(job.id, SUCCEEDED, put={result_key(job.id): png(image)}, batch_size=len(members))
+            outcomes[job.id] = SUCCEEDED if job.id in active else CANCELED
+        logger.info("batch of %d: done in %.2f s", len(members), time.perf_counter() - started)
+        return outcomes
+
+    def _failure(self, job_id: str, exc: Exception) -> dict[str, str]:
+        """The job's error for exc, logged (with the traceback when it is a bug)."""
+        error = describe_failure(exc)
+        internal = error["code"] == "internal_error"
+        logger.log(
+            logging.ERROR if internal else logging.WARNING,
+            "job %s: failed: %s",
+            job_id,
+            error["message"],
+            exc_info=exc if internal else None,
+        )
+        release_memory()
+        return error
+
+    def _source(self, job: JobRecord) -> Image.Image | None:
+        """The job's stored input image (already at the size it is edited at), or None once expired."""
         blob = self.store.get_blob(input_key(job.id))
         if blob is None:
-            raise InvalidInputError("the job's input image has expired")
+            return None
         with Image.open(io.BytesIO(blob)) as stored:
-            source = stored.convert("RGB")
+            return stored.convert("RGB")
+
+    def _edit(self, job: JobRecord) -> tuple[bytes, int | None]:
+        """The result as PNG bytes, and which candidate it is (None for a plain one-seed job)."""
+        source = self._source(job)
+        if source is None:
+            raise InvalidInputError("the job's input image has expired")
         count = job.candidate_count
         if count == 1:
             return png(self._sample(job, source, 0)), None
@@ -176,27 +358,32 @@ class EditRunner:
 
     def _sample(self, job: JobRecord, source: Image.Image, index: int) -> Image.Image:
         """Candidate `index` (seed + index), with its steps counted after the earlier candidates'."""
-        params = job.params
 
         def on_step(step: int, total: int) -> bool:
             return self._on_step(job.id, index * total + step, job.candidate_count * total)
 
+        request = self._request(job, source, index)
         try:
-            output = self.pipeline(
-                image=source,
-                instruction=params["instruction"],
-                rewards=Rewards(**{name: params[name] for name in REWARD_FIELDS}),
-                num_inference_steps=params["steps"],
-                guidance_scale=params["guidance_scale"],
-                image_guidance_scale=params["image_guidance_scale"],
-                reward_guidance_scale=params["reward_guidance_scale"],
-                generator=torch.Generator().manual_seed(job.seed + index),
-                max_side=params["max_side"],
-                callback=on_step,
+            output = self.pipeline.edit_batch(
+                [request], job.params["steps"], job.params["max_side"], callback=on_step
             )
         except EditCanceled as exc:
             raise EditCanceled(index * exc.total + exc.step, job.candidate_count * exc.total) from exc
         return output.images[0]
+
+    @staticmethod
+    def _request(job: JobRecord, source: Image.Image, index: int) -> EditRequest:
+        """The pipeline request for candidate `index` of the job (seed + index)."""
+        params = job.params
+        return EditRequest(
+            image=source,
+            instruction=params["instruction"],
+            rewards=Rewards(**{name: params[name] for name in REWARD_FIELDS}),
+            guidance_scale=params["guidance_scale"],
+            image_guidance_scale=params["image_guidance_scale"],
+            reward_guidance_scale=params["reward_guidance_scale"],
+            generator=torch.Generator().manual_seed(job.seed + index),
+        )
 
     def _choose(self, job: JobRecord, judging: list[concurrent.futures.Future[Judgements]]) -> int:
         """Record each candidate's judgements as they come; the index of the best weighted score.
@@ -258,10 +445,11 @@ class EditRunner:
         error: dict[str, str] | None = None,
         put: dict[str, bytes] | None = None,
         chosen: int | None = None,
+        batch_size: int = 1,
     ) -> None:
         ended = self.store.update(
             job_id,
-            lambda j: finish(j, self.worker_id, status, time.time(), error, chosen),
+            lambda j: finish(j, self.worker_id, status, time.time(), error, chosen, batch_size),
             put=put,
             delete=[input_key(job_id)],
         )

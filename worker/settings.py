@@ -6,7 +6,7 @@ It lives in worker/ because both processes read it and a worker must not import 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from model.rewards import PERSPECTIVES
 
 MIB = 1024 * 1024
+# Jobs one CUDA worker edits together when REWARDEDIT_MAX_BATCH is unset; a CPU worker edits one at a time.
+CUDA_MAX_BATCH = 8
 
 
 class Settings(BaseSettings):
@@ -65,6 +67,33 @@ class Settings(BaseSettings):
         default=60, gt=0, description="how often workers look for jobs abandoned by dead workers"
     )
     heartbeat_s: float = Field(default=5, gt=0, description="how often workers announce they are alive")
+    max_batch: int | None = Field(
+        default=None,
+        ge=1,
+        description="queued jobs of one image size and step count a worker edits together "
+        f"(1: one at a time); unset: {CUDA_MAX_BATCH} on CUDA, 1 on CPU",
+    )
+    optimize: Literal["off", "eager", "compile"] | None = Field(
+        default=None,
+        description="at worker start: `eager` = channels_last and fused attention projections, "
+        "`compile` = those plus torch.compile of the U-Net and VAE decoder, warmed up over "
+        "compile_sizes x compile_batches before the worker announces itself; unset: eager on CUDA, "
+        "off on CPU",
+    )
+    compile_sizes: Annotated[list[tuple[int, int]], NoDecode] = Field(
+        default=[(512, 512)],
+        description="comma-separated WIDTHxHEIGHT image sizes compiled at start (multiples of 8 px); "
+        "other sizes run eagerly",
+    )
+    compile_batches: Annotated[list[Annotated[int, Field(ge=1)]], NoDecode] = Field(
+        default=[],
+        description="comma-separated jobs-per-batch compiled at start (a batch is padded up to the next); "
+        "empty: 1, 2, 4, ... up to max_batch",
+    )
+    compile_mode: str = Field(
+        default="reduce-overhead",
+        description="torch.compile mode (reduce-overhead adds CUDA graphs; max-autotune tunes longer)",
+    )
     judge: str | None = Field(
         default=None,
         description="judge backend for POST /score and candidates > 1 (`openai`: any OpenAI-compatible "
@@ -95,6 +124,28 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("compile_sizes", mode="before")
+    @classmethod
+    def _split_sizes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [tuple(size.strip().split("x", 1)) for size in value.split(",") if size.strip()]
+        return value
+
+    @field_validator("compile_sizes")
+    @classmethod
+    def _sizes_in_multiples_of_8(cls, value: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        for width, height in value:
+            if width % 8 or height % 8 or min(width, height) < 64:
+                raise ValueError(f"{width}x{height}: sides must be multiples of 8 and at least 64 px")
+        return value
+
+    @field_validator("compile_batches", mode="before")
+    @classmethod
+    def _split_batches(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @model_validator(mode="after")

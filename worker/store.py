@@ -55,6 +55,10 @@ class JobStore(ABC):
     def queue_length(self) -> int: ...
 
     @abstractmethod
+    def queued(self, limit: int) -> list[JobRecord]:
+        """Up to `limit` queued jobs, the next to start first (the candidates for a worker's batch)."""
+
+    @abstractmethod
     def announce_worker(self, worker_id: str, info: Mapping[str, Any], ttl_s: float) -> None:
         """Say a worker is alive for the next ttl_s seconds."""
 

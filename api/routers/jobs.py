@@ -75,11 +75,13 @@ async def submit_edit(
         raise ApiError(
             422, NOT_CONFIGURED, "candidates > 1 needs a judge, and this service has none; send candidates=1"
         )
-    source = await run_in_threadpool(prepare_upload, await image.read(), form.max_side, settings.max_pixels)
+    source, size = await run_in_threadpool(
+        prepare_upload, await image.read(), form.max_side, settings.max_pixels
+    )
     if await run_in_threadpool(store.queue_length) >= settings.max_queued_jobs:
         raise ApiError(429, "queue_full", "too many jobs are waiting; retry later", {"Retry-After": "10"})
     seed = form.seed if form.seed is not None else secrets.randbelow(SEED_RANGE)
-    job = new_job(owner, form.model_dump(exclude={"seed"}), seed, time.time())
+    job = new_job(owner, form.model_dump(exclude={"seed"}), seed, time.time(), size)
     stored = await run_in_threadpool(store.insert, job, {input_key(job.id): source}, idempotency_key)
     if stored.id == job.id:
         await run_in_threadpool(dispatch, backend, job.id)
