@@ -80,24 +80,24 @@ def edit_all(pipe: RewardEditPipeline, items: list[BenchmarkItem], out: Path, se
     (out / IMAGES).mkdir(parents=True, exist_ok=True)
     with tqdm(total=len(items), desc="editing", unit="image") as bar:
         for batch in same_size_batches(items, settings):
-            requests = [settings.request(item) for item in batch]
+            requests = [request for _, request in batch]
             images = pipe.edit_batch(requests, settings.steps, settings.max_side).images
-            for item, image in zip(batch, images, strict=True):
+            for (item, _), image in zip(batch, images, strict=True):
                 image.save(edited_path(out, item))
             bar.update(len(batch))
 
 
-def same_size_batches(items: list[BenchmarkItem], settings: EditSettings) -> Iterator[list[BenchmarkItem]]:
-    """Runs of consecutive items whose sources open at one size, at most batch_size long."""
-    batch: list[BenchmarkItem] = []
-    size = None
+def same_size_batches(
+    items: list[BenchmarkItem], settings: EditSettings
+) -> Iterator[list[tuple[BenchmarkItem, EditRequest]]]:
+    """Runs of consecutive items with their requests, sources of one size, at most batch_size long."""
+    batch: list[tuple[BenchmarkItem, EditRequest]] = []
     for item in items:
-        item_size = source_image(item, settings).size
-        if batch and (item_size != size or len(batch) == settings.batch_size):
+        request = settings.request(item)
+        if batch and (request.image.size != batch[0][1].image.size or len(batch) == settings.batch_size):
             yield batch
             batch = []
-        batch.append(item)
-        size = item_size
+        batch.append((item, request))
     if batch:
         yield batch
 

@@ -18,6 +18,11 @@ MIB = 1024 * 1024
 CUDA_MAX_BATCH = 8
 
 
+def comma_list(value: str) -> list[str]:
+    """An environment variable's comma-separated items, stripped, empty ones dropped."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
 class Settings(BaseSettings):
     """Service configuration; every field is also an environment variable `REWARDEDIT_<NAME>`."""
 
@@ -119,19 +124,15 @@ class Settings(BaseSettings):
         default=1, ge=0, allow_inf_nan=False, description="weight of generation quality"
     )
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "compile_batches", mode="before")
     @classmethod
-    def _split_keys(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [key.strip() for key in value.split(",") if key.strip()]
-        return value
+    def _split_commas(cls, value: object) -> object:
+        return comma_list(value) if isinstance(value, str) else value
 
     @field_validator("compile_sizes", mode="before")
     @classmethod
     def _split_sizes(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [tuple(size.strip().split("x", 1)) for size in value.split(",") if size.strip()]
-        return value
+        return [tuple(size.split("x", 1)) for size in comma_list(value)] if isinstance(value, str) else value
 
     @field_validator("compile_sizes")
     @classmethod
@@ -139,13 +140,6 @@ class Settings(BaseSettings):
         for width, height in value:
             if width % 8 or height % 8 or min(width, height) < 64:
                 raise ValueError(f"{width}x{height}: sides must be multiples of 8 and at least 64 px")
-        return value
-
-    @field_validator("compile_batches", mode="before")
-    @classmethod
-    def _split_batches(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @model_validator(mode="after")
