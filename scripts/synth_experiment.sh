@@ -1,27 +1,29 @@
 #!/usr/bin/env bash
 # The synthetic-world experiment of docs/synthetic-experiment.md, end to end on CPUs:
-# data -> VAE -> four reward variants x seeds -> oracle evaluation -> comparison tables.
+# data -> VAE -> base model without rewards -> four reward variants x seeds fine-tuned from it ->
+# oracle evaluation -> comparison tables.
 # Every stage is skipped when its output exists, so a stopped run resumes where it was.
 #
 #   scripts/synth_experiment.sh               # everything, into runs/synth
 #   RUNS=/tmp/x SEEDS="0 1 2" JOBS=4 scripts/synth_experiment.sh
-#   DEVICE=cuda JOBS=1 TRAIN_STEPS=20000 scripts/synth_experiment.sh    # on a GPU
+#   DEVICE=cuda JOBS=1 BASE_STEPS=40000 TRAIN_STEPS=5000 scripts/synth_experiment.sh    # on a GPU
 set -euo pipefail
 
 RUNS=${RUNS:-runs/synth}
 SEEDS=${SEEDS:-"0 1"}
 JOBS=${JOBS:-2}                 # processes at once, one thread each
 DATA_COUNT=${DATA_COUNT:-12000}
-VAE_STEPS=${VAE_STEPS:-5000}
-TRAIN_STEPS=${TRAIN_STEPS:-800}
+VAE_STEPS=${VAE_STEPS:-4000}
+BASE_STEPS=${BASE_STEPS:-6000}   # stage 1: one run, all cores
+TRAIN_STEPS=${TRAIN_STEPS:-800}  # stage 2: each variant and seed
 EVAL_STEPS=${EVAL_STEPS:-10}
 DEVICE=${DEVICE:-cpu}            # where eval samples; training takes the GPU whenever there is one
 VARIANTS=(none score text score+text)
-SWEEP_SCORES=(4 3 2 1 0)
-REWARD_GUIDANCE=(1.5 2)
+read -ra SWEEP_SCORES <<< "${SWEEP_SCORES:-4 3 2 1 0}"   # asked of the first seed's score+text model
+read -ra REWARD_GUIDANCE <<< "${REWARD_GUIDANCE:-1.5 2}"
 export OMP_NUM_THREADS=1
 
-CONFIG=$(dirname "$0")/../training/configs/synth.yaml
+CONFIGS=$(dirname "$0")/../training/configs
 
 parallel() {  # run each line of stdin as a command, JOBS at a time; fail if any fails
     local failed=0
@@ -44,12 +46,19 @@ mkdir -p "$RUNS"
     --benchmark "$RUNS/bench" --out "$RUNS/eval/ceiling" > /dev/null
 
 mkdir -p "$RUNS/train"
+ENCODINGS=$RUNS/train/encodings.pt  # the frozen encoders' outputs, written by the base run, read by the rest
+[[ -f $RUNS/train/base/final/model_index.json ]] || OMP_NUM_THREADS=$(nproc --all) rewardedit train \
+    --config "$CONFIGS/synth-base.yaml" --init "$RUNS/vae" --manifest "$RUNS/data/manifest.jsonl" \
+    --out "$RUNS/train/base" --max-steps "$BASE_STEPS" --encoding-cache-file "$ENCODINGS" \
+    --resume > "$RUNS/train/base.log" 2>&1
+
 for seed in $SEEDS; do
     for variant in "${VARIANTS[@]}"; do
         out=$RUNS/train/$variant-$seed
-        [[ -f $out/final/model_index.json ]] || echo "rewardedit train --config $CONFIG --init $RUNS/vae" \
-            "--manifest $RUNS/data/manifest.jsonl --out $out --reward-inputs $variant --seed $seed" \
-            "--max-steps $TRAIN_STEPS --resume > $out.log 2>&1"
+        [[ -f $out/final/model_index.json ]] || echo "rewardedit train --config $CONFIGS/synth.yaml" \
+            "--init $RUNS/train/base/final --manifest $RUNS/data/manifest.jsonl --out $out" \
+            "--reward-inputs $variant --seed $seed --max-steps $TRAIN_STEPS --encoding-cache-file $ENCODINGS" \
+            "--resume > $out.log 2>&1"
     done
 done | parallel
 
@@ -61,6 +70,7 @@ evaluate() {  # NAME MODEL [eval flags...]
 }
 first=${SEEDS%% *}
 {
+    evaluate base "$RUNS/train/base/final"
     for seed in $SEEDS; do
         for variant in "${VARIANTS[@]}"; do evaluate "$variant-$seed" "$RUNS/train/$variant-$seed/final"; done
     done
@@ -74,7 +84,7 @@ first=${SEEDS%% *}
 
 runs_of() { local v=$1 list=""; for s in $SEEDS; do list+="${list:+,}$RUNS/eval/$v-$s"; done; echo "$list"; }
 rewardedit compare --out "$RUNS/variants.md" "VAE round trip of the truth=$RUNS/eval/ceiling" \
-    "no reward=$(runs_of none)" "score only=$(runs_of score)" \
+    "base, before fine-tuning=$RUNS/eval/base" "no reward=$(runs_of none)" "score only=$(runs_of score)" \
     "text only=$(runs_of text)" "score + text=$(runs_of score+text)"
 sweep=()
 for score in 5 "${SWEEP_SCORES[@]}"; do

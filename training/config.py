@@ -69,6 +69,16 @@ class TrainConfig(BaseModel):
     mixed_precision: Literal["no", "fp16", "bf16"] = Field(
         "no", description="autocast the forward passes in fp16 or bf16 (weights stay fp32)"
     )
+    cache_encodings: bool = Field(
+        False,
+        description="keep each row's VAE posterior and each text's encoder states in memory after "
+        "first use (needs fixed crops: center_crop on, random_flip off)",
+    )
+    encoding_cache_file: Path | None = Field(
+        None,
+        description="also keep the cached encodings in this file, for later runs on the same manifest "
+        "with the same VAE and text encoder (needs cache_encodings)",
+    )
     gradient_checkpointing: bool = Field(False, description="recompute U-Net activations to save memory")
     seed: int = Field(0, description="seed of the preset weights, data order, crops, noise and dropout")
 
@@ -86,9 +96,13 @@ class TrainConfig(BaseModel):
     validation_inference_steps: int = Field(20, gt=0, description="sampling steps of a validation edit")
 
     @model_validator(mode="after")
-    def _one_starting_point(self) -> TrainConfig:
+    def _consistent(self) -> TrainConfig:
         if (self.init is None) == (self.preset is None):
             raise ValueError("give exactly one of 'init' (a checkpoint folder) and 'preset'")
+        if self.cache_encodings and (self.random_flip or not self.center_crop):
+            raise ValueError("cache_encodings needs fixed crops: set center_crop and turn random_flip off")
+        if self.encoding_cache_file is not None and not self.cache_encodings:
+            raise ValueError("encoding_cache_file needs cache_encodings")
         return self
 
 

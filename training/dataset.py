@@ -63,6 +63,7 @@ class ManifestDataset(Dataset):
             "reward_ids": self.tokenize(rewards.prompt()),
             "scores": torch.tensor(rewards.scores, dtype=torch.float32),
             "has_reward": torch.tensor(row.rewards is not None),
+            "index": torch.tensor(index),  # the key of the row's cached encodings
         }
 
     def tokenize(self, text: str) -> torch.Tensor:

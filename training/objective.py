@@ -1,4 +1,4 @@
-"""The training loss: InstructPix2Pix's epsilon-prediction MSE with the reward as a third condition.
+"""The training loss: InstructPix2Pix's MSE (on the noise, or on v) with the reward as a third condition.
 
 Conditioning dropout trains the branches classifier-free guidance samples from: the empty
 instruction (text CFG), a zero source latent (image CFG, as InstructPix2Pix trains it) and the
@@ -18,6 +18,8 @@ from diffusers import AutoencoderKL, DDPMScheduler
 from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 from transformers import CLIPTextModel
+
+from .encoding_cache import EncodingCache, cached_rows, text_key
 
 # What the U-Net learns to output, as the checkpoint's scheduler config says (diffusers' names).
 PREDICTION_TYPES = ("epsilon", "v_prediction")
@@ -41,6 +43,7 @@ class EditObjective:
         empty_ids: torch.Tensor,
         rates: DropoutRates,
         autocast: Callable[[], AbstractContextManager] = contextlib.nullcontext,
+        cache: EncodingCache | None = None,
     ) -> None:
         if noise_scheduler.config.prediction_type not in PREDICTION_TYPES:
             raise ValueError(
@@ -52,21 +55,40 @@ class EditObjective:
         self.noise_scheduler = noise_scheduler
         self.rates = rates
         self.autocast = autocast
+        self.cache = cache
         with torch.no_grad():
             self.empty_states = text_encoder(empty_ids.to(text_encoder.device))[0]
 
     @torch.no_grad()
     def encode(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
         """Target latent (posterior sample, scaled), source latent (posterior mode, unscaled), text states."""
-        vae = self.vae
         with self.autocast():
-            target = vae.encode(batch["edited"]).latent_dist.sample(generator) * vae.config.scaling_factor
+            mean, std, source = (torch.stack(parts) for parts in zip(*self._posteriors(batch), strict=True))
+            # What DiagonalGaussianDistribution.sample draws, so caching changes no random stream.
+            noise = randn_tensor(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             return {
-                "target": target.float(),
-                "source": vae.encode(batch["source"]).latent_dist.mode(),
-                "text": self.text_encoder(batch["input_ids"])[0],
-                "reward_text": self.text_encoder(batch["reward_ids"])[0],
+                "target": ((mean + std * noise) * self.vae.config.scaling_factor).float(),
+                "source": source,
+                "text": self._text_states(batch["input_ids"]),
+                "reward_text": self._text_states(batch["reward_ids"]),
             }
+
+    def _posteriors(self, batch: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, ...]]:
+        """(target mean, target std, source mode) of each row of the batch."""
+
+        def encode(rows: list[int]) -> list[tuple[torch.Tensor, ...]]:
+            target = self.vae.encode(batch["edited"][rows]).latent_dist
+            source = self.vae.encode(batch["source"][rows]).latent_dist.mode()
+            # Cloned: the mean and mode are views of a tensor twice their size.
+            return list(zip(target.mean.clone(), target.std, source.clone(), strict=True))
+
+        store = {} if self.cache is None else self.cache.posteriors
+        return cached_rows(store, batch["index"].tolist(), encode)
+
+    def _text_states(self, ids: torch.Tensor) -> torch.Tensor:
+        store = {} if self.cache is None else self.cache.texts
+        keys = [text_key(row) for row in ids.cpu().numpy()]
+        return torch.stack(cached_rows(store, keys, lambda rows: list(self.text_encoder(ids[rows])[0])))
 
     def loss(
         self, model: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator

@@ -38,6 +38,7 @@ from .config import ConfigError, TrainConfig
 from .csv_log import CsvLog
 from .dataset import Augmentation, ManifestDataset
 from .denoiser import RewardDenoiser
+from .encoding_cache import EncodingCache, fingerprint
 from .manifest import read_manifest
 from .objective import DropoutRates, EditObjective
 from .sampler import StreamBatchSampler
@@ -122,6 +123,7 @@ class Trainer:
             self.dataset.tokenize("")[None],
             DropoutRates(config.instruction_dropout, config.image_dropout, config.reward_dropout),
             autocast=accelerator.autocast,
+            cache=self._encoding_cache(),
         )
 
     # -- set-up -----------------------------------------------------------------------------------
@@ -141,6 +143,20 @@ class Trainer:
                 use_texts=config.reward_inputs in ("score+text", "text"),
             )
         return components
+
+    def _encoding_cache(self) -> EncodingCache | None:
+        config, c = self.config, self.components
+        if not config.cache_encodings:
+            return None
+        if config.encoding_cache_file is None:
+            return EncodingCache()
+        key = fingerprint(config.manifest, config.resolution, c.vae, c.text_encoder)
+        return EncodingCache.load(config.encoding_cache_file, key, self.accelerator.device)
+
+    def _save_encoding_cache(self) -> None:
+        """The main process's encodings (with several processes, only the rows of its shard)."""
+        if self.config.encoding_cache_file is not None:
+            self._on_main(lambda: self.objective.cache.save(self.config.encoding_cache_file))
 
     def _restore(self, folder: Path) -> EMAModel | None:
         """Load optimizer, schedule, loss scale, data position and raw weights; return the EMA if saved.
@@ -269,6 +285,7 @@ class Trainer:
         folder = checkpoint_folder(self.config.out, self.step)
         self._on_main(lambda: write_atomically(folder, self._write_checkpoint))
         self._on_main(lambda: prune_checkpoints(self.config.out, self.config.checkpoints_total_limit))
+        self._save_encoding_cache()
         return folder
 
     def _save_model(self, folder: Path) -> None:
@@ -293,6 +310,7 @@ class Trainer:
     def save_final(self) -> Path:
         folder = self.config.out / FINAL
         self._on_main(lambda: write_atomically(folder, self._save_model))
+        self._save_encoding_cache()
         self._log(f"final checkpoint: {folder}")
         return folder
 

@@ -76,6 +76,9 @@ def test_paper_config_holds_the_paper_recipe():
         (BASE, {"reward_dropout": "1.5"}, r"reward_dropout .*less than or equal to 1"),
         (BASE, {"preset": None, "init": None}, r"exactly one of 'init' .* and 'preset'"),
         (BASE, {"init": "ckpt"}, r"exactly one of 'init'"),
+        (BASE, {"cache_encodings": "true"}, r"cache_encodings needs fixed crops"),
+        (BASE, {"cache_encodings": "true", "center_crop": "true"}, r"random_flip off"),
+        (BASE, {"encoding_cache_file": "x.pt"}, r"encoding_cache_file needs cache_encodings"),
         (BASE, {"mixed_precision": "fp8"}, r"mixed_precision .*'no', 'fp16' or 'bf16'"),
         ("- a list\n", {}, r"must be a mapping"),
     ],
@@ -85,3 +88,10 @@ def test_bad_config_is_refused_naming_the_key(tmp_path, yaml_text, overrides, me
     path.write_text(yaml_text)
     with pytest.raises(ConfigError, match=message):
         load_config(path, overrides)
+
+
+@pytest.mark.parametrize("path", sorted(TINY_CONFIG.parent.glob("*.yaml")), ids=lambda path: path.name)
+def test_every_shipped_config_is_valid(path):
+    starting_point = {} if "preset:" in path.read_text() else {"init": "checkpoint"}
+    config = load_config(path, {"manifest": "m.jsonl", "out": "runs/x", **starting_point})
+    assert config.max_steps > 0

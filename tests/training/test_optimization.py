@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from accelerate.state import AcceleratorState
 
 from model import build_preset, load_components, save_components
 from training import Trainer
@@ -159,3 +160,45 @@ def test_ema_weights_are_what_the_checkpoints_serve(manifest, tmp_path):
 
 def prefixed(module: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
     return {prefix + name: value for name, value in module.state_dict().items()}
+
+
+def test_cached_encodings_give_the_uncached_loss_without_encoding_again(manifest, tmp_path):
+    fixed_crops = {"center_crop": True, "random_flip": False}
+    plain = Trainer(tiny_config(manifest, tmp_path / "plain", **fixed_crops))
+    AcceleratorState._reset_state(reset_partial_state=True)
+    cached = Trainer(tiny_config(manifest, tmp_path / "cached", cache_encodings=True, **fixed_crops))
+    calls = {"vae": 0, "text": 0}
+    cached.components.vae.encoder.register_forward_hook(lambda *_: calls.__setitem__("vae", calls["vae"] + 1))
+    cached.components.text_encoder.register_forward_hook(
+        lambda *_: calls.__setitem__("text", calls["text"] + 1)
+    )
+    batch = first_batch(plain)
+
+    expected = fixed_loss(plain, batch)
+    assert fixed_loss(cached, batch) == expected
+    first = dict(calls)
+    assert fixed_loss(cached, batch) == expected
+    assert calls == first, "a second pass over the same rows must not run the encoders"
+    assert len(cached.objective.cache.posteriors) == len(set(batch["index"].tolist()))
+
+
+def test_a_saved_encoding_cache_serves_the_next_run_and_only_its_own_data(manifest, tmp_path):
+    fixed = {"center_crop": True, "random_flip": False, "cache_encodings": True}
+    cache_file = tmp_path / "encodings.pt"
+    first = Trainer(tiny_config(manifest, tmp_path / "first", encoding_cache_file=cache_file, **fixed))
+    batch = first_batch(first)
+    expected = fixed_loss(first, batch)
+    first.save_final()
+    assert cache_file.is_file()
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    second = Trainer(tiny_config(manifest, tmp_path / "second", encoding_cache_file=cache_file, **fixed))
+    encoded = []
+    second.components.vae.encoder.register_forward_hook(lambda *_: encoded.append(1))
+    assert fixed_loss(second, batch) == expected
+    assert not encoded, "rows the first run encoded come from the file"
+
+    other = make_dataset(tmp_path, count=2)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    third = Trainer(tiny_config(other, tmp_path / "third", encoding_cache_file=cache_file, **fixed))
+    assert len(third.objective.cache) == 0, "another manifest must not reuse the file"
