@@ -13,13 +13,16 @@ device and dtype. What is compared (DESIGN.md section 6; docs/performance.md):
 - `rewardedit_optimized_batch`: optimised, one `edit_batch` of N requests.
 
 N requests run one at a time take N times the one-request time, so throughputs compare directly.
-Each variant has warm-up runs, then timed runs: median, min and max, peak memory. The U-Net is
-also timed on its own, one denoising step, against its FLOPs and the GPU's peak.
+Each variant has warm-up runs, then timed runs: median, min and max, peak memory. The variants
+that are compared with each other (the eager ones; the optimised ones) take their timed runs in
+turn, so drift in clocks or host load falls on all of them alike. The U-Net is also timed on its
+own, one denoising step, against its FLOPs and the GPU's peak.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import resource
 import statistics
 import sys
@@ -41,6 +44,8 @@ from .optimize import DEFAULT_MODE, Buckets, compile_buckets, optimize
 from .pipeline import EditRequest, RewardEditPipeline, resolve_device
 from .presets import make_model
 from .rewards import Rewards
+
+logger = logging.getLogger(__name__)
 
 INSTRUCTION = "make the sky purple"
 GUIDANCE = {"guidance_scale": 7.5, "image_guidance_scale": 1.5}
@@ -121,32 +126,57 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time_runs(
-    fn: Callable[[], list[Image.Image]], config: BenchConfig, device: torch.device
-) -> tuple[dict[str, Any], list[Image.Image]]:
-    """Warm-up runs, then timed runs; the figures and the last run's images."""
-    for _ in range(config.warmup):
-        fn()
-    _sync(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    seconds, images = [], []
+@dataclass
+class Variant:
+    """One way of running whole edits; `against`: the variant whose first image this one's should match."""
+
+    name: str
+    description: str
+    run: Callable[[], list[Image.Image]]
+    against: str | None = None
+
+
+def _time_interleaved(
+    variants: list[Variant], config: BenchConfig, device: torch.device
+) -> dict[str, tuple[dict[str, Any], list[Image.Image]]]:
+    """Warm-up runs, then timed runs taken round-robin, so drift (clocks, the host) hits every variant alike.
+
+    Figures per variant: median, min and max seconds, images per second, peak memory over its own
+    runs, whether its output is finite; and the last run's images.
+    """
+    for variant in variants:
+        for _ in range(config.warmup):
+            variant.run()
+    seconds: dict[str, list[float]] = {variant.name: [] for variant in variants}
+    peaks: dict[str, int] = dict.fromkeys(seconds, 0)
+    images: dict[str, list[Image.Image]] = {}
     for _ in range(config.runs):
-        start = time.perf_counter()
-        images = fn()
-        _sync(device)
-        seconds.append(time.perf_counter() - start)
-    median = statistics.median(seconds)
-    figures = {
-        "requests": len(images),
-        "median_s": median,
-        "min_s": min(seconds),
-        "max_s": max(seconds),
-        "images_per_s": len(images) / median,
-        "peak_mem_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
-        "output_finite": all(np.isfinite(np.asarray(image, dtype=np.float32)).all() for image in images),
-    }
-    return figures, images
+        for variant in variants:
+            _sync(device)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            start = time.perf_counter()
+            images[variant.name] = variant.run()
+            _sync(device)
+            seconds[variant.name].append(time.perf_counter() - start)
+            if device.type == "cuda":
+                peaks[variant.name] = max(peaks[variant.name], torch.cuda.max_memory_allocated(device))
+    results = {}
+    for name, times in seconds.items():
+        median = statistics.median(times)
+        figures = {
+            "requests": len(images[name]),
+            "median_s": median,
+            "min_s": min(times),
+            "max_s": max(times),
+            "images_per_s": len(images[name]) / median,
+            "peak_mem_gib": peaks[name] / 2**30 if device.type == "cuda" else None,
+            "output_finite": all(
+                np.isfinite(np.asarray(image, dtype=np.float32)).all() for image in images[name]
+            ),
+        }
+        results[name] = (figures, images[name])
+    return results
 
 
 def _max_difference(images: list[Image.Image], reference: list[Image.Image]) -> int:
@@ -226,18 +256,21 @@ class _Bench:
         self.images: dict[str, list[Image.Image]] = {}
         self.unet: dict[str, dict[str, Any]] = {}
 
-    def variant(
-        self, name: str, description: str, fn: Callable[[], list[Image.Image]], against: str | None = None
-    ) -> None:
-        """Time whole edits; `against` names the variant whose first image this one's should match."""
-        figures, self.images[name] = _time_runs(fn, self.config, self.device)
-        difference = _max_difference(self.images[name], self.images[against]) if against else None
-        self.results[name] = {
-            "description": description,
-            **figures,
-            "compared_with": against,
-            "max_pixel_difference": difference,
-        }
+    def variants(self, *variants: Variant) -> None:
+        """Time a group of variants side by side (their runs interleaved)."""
+        timed = _time_interleaved(list(variants), self.config, self.device)
+        for variant in variants:
+            figures, self.images[variant.name] = timed[variant.name]
+            against = variant.against
+            difference = _max_difference(self.images[variant.name], self.images[against]) if against else None
+            self.results[variant.name] = {
+                "description": variant.description,
+                **figures,
+                "compared_with": against,
+                "max_pixel_difference": difference,
+            }
+            # Logged as measured, so a run cut short (or a compile that fails) still shows what it had.
+            logger.info("%s: %s", variant.name, self.results[variant.name])
 
     def unet_call(
         self, name: str, denoise: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...], flops: int
@@ -251,6 +284,7 @@ class _Bench:
             "tflops": tflops,
             "fraction_of_peak": tflops / self.peak["tflops"] if self.peak["tflops"] else None,
         }
+        logger.info("U-Net %s: %s", name, self.unet[name])
 
 
 # -- the whole benchmark ----------------------------------------------------------------------------
@@ -290,33 +324,40 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     flops = {"stock": unet_flops(_stock_unet(ours), single), "rewardedit": unet_flops(ours.model, single)}
     bench.unet_call("stock_diffusers", _stock_unet(ours), single, flops["stock"])
     bench.unet_call("rewardedit", ours.model, single, flops["rewardedit"])
+    # A batch keeps the GPU busy, so this pair shows the reward modules' cost without launch jitter.
+    bench.unet_call("stock_diffusers_batch", _stock_unet(ours), batched, flops["stock"] * batch)
     bench.unet_call("rewardedit_batch", ours.model, batched, flops["rewardedit"] * batch)
 
-    bench.variant("stock_diffusers", "diffusers StableDiffusionInstructPix2PixPipeline, eager", run_stock)
-    bench.variant("rewardedit", "RewardEditPipeline, eager, reward guidance off", run_ours, "stock_diffusers")
-    bench.variant(
-        "rewardedit_reward_guidance",
-        f"RewardEditPipeline, eager, reward guidance {config.reward_guidance_scale:g} (4th branch)",
-        lambda: run_ours(reward_guidance=config.reward_guidance_scale),
-    )
-    bench.variant(
-        "rewardedit_batch", f"eager, one edit_batch of {batch}", lambda: run_ours(batch), "rewardedit"
+    bench.variants(
+        Variant("stock_diffusers", "diffusers StableDiffusionInstructPix2PixPipeline, eager", run_stock),
+        Variant("rewardedit", "RewardEditPipeline, eager, reward guidance off", run_ours, "stock_diffusers"),
+        Variant(
+            "rewardedit_reward_guidance",
+            f"RewardEditPipeline, eager, reward guidance {config.reward_guidance_scale:g} (4th branch)",
+            lambda: run_ours(reward_guidance=config.reward_guidance_scale),
+        ),
+        Variant(
+            "rewardedit_batch", f"eager, one edit_batch of {batch}", lambda: run_ours(batch), "rewardedit"
+        ),
     )
 
     optimize(ours)
     optimization: dict[str, Any] = {"channels_last": True, "fused_qkv": True, "compiled": compile_modules}
     what = "channels_last, fused QKV"
     if compile_modules:
-        buckets = Buckets(((config.resolution, config.resolution),), tuple(sorted({1, batch})))
+        # Only the shapes timed below: no reward guidance, one request and a batch.
+        buckets = Buckets(((config.resolution, config.resolution),), tuple(sorted({1, batch})), (3,))
         optimization["compile_mode"] = config.compile_mode
         optimization["warmup_s"] = compile_buckets(ours, buckets, config.compile_mode)
         what += f", torch.compile ({config.compile_mode})"
-    bench.variant("rewardedit_optimized", what, run_ours, "rewardedit")
-    bench.variant(
-        "rewardedit_optimized_batch",
-        f"{what}, one edit_batch of {batch}",
-        lambda: run_ours(batch),
-        "rewardedit",
+    bench.variants(
+        Variant("rewardedit_optimized", what, run_ours, "rewardedit"),
+        Variant(
+            "rewardedit_optimized_batch",
+            f"{what}, one edit_batch of {batch}",
+            lambda: run_ours(batch),
+            "rewardedit",
+        ),
     )
     bench.unet_call("rewardedit_optimized", ours.model, single, flops["rewardedit"])
     bench.unet_call("rewardedit_optimized_batch", ours.model, batched, flops["rewardedit"] * batch)

@@ -33,7 +33,7 @@ from .pipeline import EditRequest, RewardEditPipeline
 
 logger = logging.getLogger(__name__)
 
-# U-Net rows per request: three guidance branches, four with reward guidance.
+# U-Net rows per request: three guidance branches, four with reward guidance (its warm-up scale: 2).
 BRANCHES = (3, 4)
 DEFAULT_MODE = "reduce-overhead"
 # Warm-up runs per shape: inductor's CUDA graphs run once plain, record on the next run, replay after.
@@ -42,14 +42,19 @@ WARMUP_RUNS = 3
 
 @dataclass(frozen=True)
 class Buckets:
-    """The shapes compiled ahead: image sizes (width, height) times requests per `edit_batch`."""
+    """The shapes compiled ahead: image sizes (width, height) times requests per `edit_batch`.
+
+    `branches` (U-Net rows per request): 3 without reward guidance, 4 with it; a service that never
+    uses reward guidance (or a benchmark that does not time it) can skip compiling the 4-row shapes.
+    """
 
     sizes: tuple[tuple[int, int], ...]
     batches: tuple[int, ...]
+    branches: tuple[int, ...] = BRANCHES
 
     @property
     def unet_rows(self) -> tuple[int, ...]:
-        return tuple(sorted({branches * batch for batch in self.batches for branches in BRANCHES}))
+        return tuple(sorted({branches * batch for batch in self.batches for branches in self.branches}))
 
 
 def default_batches(max_batch: int) -> tuple[int, ...]:
@@ -122,11 +127,26 @@ def _eager_on_recompile() -> contextlib.AbstractContextManager[None]:
 
 
 def optimize(pipe: RewardEditPipeline) -> None:
-    """channels_last and fused attention projections for the U-Net and the VAE, in place (call once)."""
+    """channels_last and fused attention projections for the U-Net and the VAE, in place (call once).
+
+    Meant for `compile_buckets`: eager, these made an sd15 batch of 8 about 10% slower on an H100
+    (docs/performance.md), since eager GroupNorm and attention reshape channels_last tensors.
+    """
     c = pipe.components
     for module in (c.unet, c.vae):
         module.to(memory_format=torch.channels_last)
         module.fuse_qkv_projections()
+
+
+def restore(pipe: RewardEditPipeline) -> None:
+    """Undo `optimize`: the default memory layout and the unfused attention processors again.
+
+    The fused weights stay allocated, unused (diffusers keeps them): a few percent of the attention's.
+    """
+    c = pipe.components
+    for module in (c.unet, c.vae):
+        module.unfuse_qkv_projections()
+        module.to(memory_format=torch.contiguous_format)
 
 
 def compile_buckets(
@@ -165,8 +185,8 @@ def compile_buckets(
 def _warmup_shapes(buckets: Buckets) -> Iterator[tuple[tuple[int, int], int, float]]:
     for size in buckets.sizes:
         for batch in buckets.batches:
-            for reward_guidance in (1.0, 2.0):
-                yield size, batch, reward_guidance
+            for branches in buckets.branches:
+                yield size, batch, 1.0 if branches == 3 else 2.0
 
 
 @contextlib.contextmanager

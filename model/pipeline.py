@@ -188,23 +188,25 @@ class RewardEditPipeline:
             image_latents.append(source_latents)
         image_latents = torch.cat(image_latents)
 
+        # Latents, guidance and scheduler steps stay in fp32 whatever the model's dtype: the noise a
+        # seed gives is then the same in fp16 and fp32 (torch's CPU generator draws fp16 differently
+        # in some versions), and rounding does not build up over the steps. Only the U-Net runs in fp16.
         scales = torch.tensor(
             [[r.guidance_scale, r.image_guidance_scale, r.reward_guidance_scale] for r in requests],
             device=self.device,
-            dtype=self.dtype,
         )[:, :, None, None, None].unbind(1)
         generators = self._generators(requests)
         scheduler.set_timesteps(num_inference_steps, device=self.device)
         shape = (batch, c.vae.config.latent_channels, *source_latents.shape[-2:])
-        latents = randn_tensor(shape, generator=generators, device=self.device, dtype=self.dtype)
+        latents = randn_tensor(shape, generator=generators, device=self.device, dtype=torch.float32)
         latents = latents * scheduler.init_noise_sigma
         branches = image_latents.shape[0] // batch
         total = len(scheduler.timesteps)
         for step, t in enumerate(scheduler.timesteps):
-            model_input = scheduler.scale_model_input(latents.repeat(branches, 1, 1, 1), t)
+            model_input = scheduler.scale_model_input(latents.repeat(branches, 1, 1, 1), t).to(self.dtype)
             model_input = torch.cat([model_input, image_latents], dim=1)
             noise = self.model(model_input, t, text_states, conditions)
-            noise_pred = self.combine_guidance(noise.unflatten(0, (branches, batch)), *scales)
+            noise_pred = self.combine_guidance(noise.unflatten(0, (branches, batch)).float(), *scales)
             latents = scheduler.step(noise_pred, t, latents, generator=generators, return_dict=False)[0]
             if callback is not None and callback(step + 1, total) is False:
                 raise EditCanceled(step + 1, total)

@@ -6,7 +6,7 @@
 #
 #   scripts/synth_experiment.sh               # everything, into runs/synth
 #   RUNS=/tmp/x SEEDS="0 1 2" JOBS=4 scripts/synth_experiment.sh
-#   DEVICE=cuda JOBS=1 BASE_STEPS=40000 TRAIN_STEPS=5000 scripts/synth_experiment.sh    # on a GPU
+#   DEVICE=cuda JOBS=4 BATCH=64 VAE_BATCH=32 scripts/synth_experiment.sh    # on a GPU
 set -euo pipefail
 
 RUNS=${RUNS:-runs/synth}
@@ -17,6 +17,8 @@ VAE_STEPS=${VAE_STEPS:-4000}
 BASE_STEPS=${BASE_STEPS:-6000}   # stage 1: one run, all cores
 TRAIN_STEPS=${TRAIN_STEPS:-800}  # stage 2: each variant and seed
 EVAL_STEPS=${EVAL_STEPS:-10}
+VAE_BATCH=${VAE_BATCH:-8}
+BATCH=${BATCH:+--batch-size $BATCH}  # both training stages; unset: the configs' 16
 DEVICE=${DEVICE:-cpu}            # where eval samples; training takes the GPU whenever there is one
 VARIANTS=(none score text score+text)
 read -ra SWEEP_SCORES <<< "${SWEEP_SCORES:-4 3 2 1 0}"   # asked of the first seed's score+text model
@@ -36,11 +38,12 @@ parallel() {  # run each line of stdin as a command, JOBS at a time; fail if any
 }
 
 mkdir -p "$RUNS"
-[[ -f $RUNS/data/manifest.jsonl ]] || rewardedit synth-data --out "$RUNS/data" --count "$DATA_COUNT" --seed 1
+[[ -f $RUNS/data/manifest.jsonl ]] || rewardedit synth-data --out "$RUNS/data" --count "$DATA_COUNT" --seed 1 \
+    --workers "$(nproc --all)"
 [[ -f $RUNS/bench/benchmark.json ]] || rewardedit synth-benchmark --out "$RUNS/bench" --count 504 --seed 99
 [[ -f $RUNS/vae/model_index.json ]] || OMP_NUM_THREADS=$JOBS rewardedit train-vae --preset small \
     --data "$RUNS/data/manifest.jsonl" --eval-data "$RUNS/bench/images" --out "$RUNS/vae" \
-    --max-steps "$VAE_STEPS" --batch-size 8 --learning-rate 1e-3 --log-every 250 --save-every 1000
+    --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" --learning-rate 1e-3 --log-every 250 --save-every 1000
 
 [[ -f $RUNS/eval/ceiling/results.json ]] || rewardedit synth-ceiling --model "$RUNS/vae" \
     --benchmark "$RUNS/bench" --out "$RUNS/eval/ceiling" > /dev/null
@@ -49,7 +52,7 @@ mkdir -p "$RUNS/train"
 ENCODINGS=$RUNS/train/encodings.pt  # the frozen encoders' outputs, written by the base run, read by the rest
 [[ -f $RUNS/train/base/final/model_index.json ]] || OMP_NUM_THREADS=$(nproc --all) rewardedit train \
     --config "$CONFIGS/synth-base.yaml" --init "$RUNS/vae" --manifest "$RUNS/data/manifest.jsonl" \
-    --out "$RUNS/train/base" --max-steps "$BASE_STEPS" --encoding-cache-file "$ENCODINGS" \
+    --out "$RUNS/train/base" --max-steps "$BASE_STEPS" $BATCH --encoding-cache-file "$ENCODINGS" \
     --resume > "$RUNS/train/base.log" 2>&1
 
 for seed in $SEEDS; do
@@ -57,7 +60,7 @@ for seed in $SEEDS; do
         out=$RUNS/train/$variant-$seed
         [[ -f $out/final/model_index.json ]] || echo "rewardedit train --config $CONFIGS/synth.yaml" \
             "--init $RUNS/train/base/final --manifest $RUNS/data/manifest.jsonl --out $out" \
-            "--reward-inputs $variant --seed $seed --max-steps $TRAIN_STEPS --encoding-cache-file $ENCODINGS" \
+            "--reward-inputs $variant --seed $seed --max-steps $TRAIN_STEPS $BATCH --encoding-cache-file $ENCODINGS" \
             "--resume > $out.log 2>&1"
     done
 done | parallel

@@ -7,6 +7,8 @@ training and benchmark streams never share a scene for the same seed.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,27 +40,36 @@ def scene_cases(seed: int, stream: int, index: int, size: int, categories: tuple
             continue
 
 
-def write_dataset(out: Path, count: int, seed: int, size: int = 64) -> list[ManifestRow]:
-    """OUT/images/<id>-{source,edited}.png and OUT/manifest.jsonl with the oracle's rewards."""
-    rows = []
-    for i in range(count):
-        category = CATEGORIES[i % len(CATEGORIES)]
-        (case,) = scene_cases(seed, TRAIN_STREAM, i, size, (category,))
-        rng = np.random.default_rng([seed, TRAIN_STREAM, i, 1])
-        plan = random_plan(rng)
-        edited = noisy_edit(rng, case, plan)
-        sample_id = f"{i:06d}"
-        source_path, edited_path = (
-            out / "images" / f"{sample_id}-source.png",
-            out / "images" / f"{sample_id}-edited.png",
-        )
-        source_path.parent.mkdir(parents=True, exist_ok=True)
-        render(case.before).save(source_path)
-        Image.fromarray(edited).save(edited_path)
-        rewards = oracle_rewards(case, edited, plan)
-        rows.append(ManifestRow(sample_id, source_path, edited_path, case.instruction, rewards))
+def write_dataset(out: Path, count: int, seed: int, size: int = 64, workers: int = 1) -> list[ManifestRow]:
+    """OUT/images/<id>-{source,edited}.png and OUT/manifest.jsonl with the oracle's rewards.
+
+    Items are independent, so `workers` processes write the same files as one does.
+    """
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    write = partial(_write_item, out, seed, size)
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            rows = list(pool.map(write, range(count), chunksize=64))
+    else:
+        rows = [write(i) for i in range(count)]
     write_manifest(rows, out / MANIFEST_FILE)
     return rows
+
+
+def _write_item(out: Path, seed: int, size: int, i: int) -> ManifestRow:
+    category = CATEGORIES[i % len(CATEGORIES)]
+    (case,) = scene_cases(seed, TRAIN_STREAM, i, size, (category,))
+    rng = np.random.default_rng([seed, TRAIN_STREAM, i, 1])
+    plan = random_plan(rng)
+    edited = noisy_edit(rng, case, plan)
+    sample_id = f"{i:06d}"
+    source_path = out / "images" / f"{sample_id}-source.png"
+    edited_path = out / "images" / f"{sample_id}-edited.png"
+    render(case.before).save(source_path)
+    Image.fromarray(edited).save(edited_path)
+    return ManifestRow(
+        sample_id, source_path, edited_path, case.instruction, oracle_rewards(case, edited, plan)
+    )
 
 
 def write_benchmark(out: Path, count: int, seed: int, size: int = 64) -> list[dict[str, str]]:

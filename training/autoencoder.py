@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from model import Components, InvalidInputError, build_preset, load_components, save_components
 from model.image import load_image
+from model.pipeline import default_device, resolve_device
 
 from .checkpoints import write_atomically
 from .config import PresetName
@@ -57,6 +58,9 @@ class AutoencoderConfig(BaseModel):
     log_every: int = Field(100, gt=0, description="log the loss (and held-out PSNR) every N steps")
     save_every: int = Field(0, ge=0, description="also write the checkpoint every N steps (0: at the end)")
     seed: int = Field(0, description="seed of the preset weights, batches, flips and posterior samples")
+    device: str | None = Field(
+        None, pattern=r"^(cpu|cuda(:\d+)?)$", description="cpu or cuda (default: cuda when available)"
+    )
 
     @model_validator(mode="after")
     def _one_starting_point(self) -> AutoencoderConfig:
@@ -113,7 +117,7 @@ def reconstruction_psnr(vae: AutoencoderKL, images: torch.Tensor, batch_size: in
     vae.eval()
     scores = []
     for batch in images.split(batch_size):
-        x = as_input(batch)
+        x = as_input(batch.to(vae.device))
         decoded = vae.decode(vae.encode(x).latent_dist.mode()).sample.clamp(-1, 1)
         mse = ((decoded - x) / 2).pow(2).flatten(1).mean(1).clamp_min(1e-10)
         scores.append(-10 * torch.log10(mse))
@@ -127,7 +131,7 @@ def calibrate_scaling_factor(vae: AutoencoderKL, images: torch.Tensor, draws: to
     was_training = vae.training
     vae.eval()
     batches = images[:CALIBRATION_IMAGES].split(64)
-    latents = [vae.encode(as_input(batch)).latent_dist.sample(draws) for batch in batches]
+    latents = [vae.encode(as_input(batch.to(vae.device))).latent_dist.sample(draws) for batch in batches]
     vae.train(was_training)
     factor = 1.0 / torch.cat(latents).std().item()
     vae.register_to_config(scaling_factor=factor)
@@ -144,7 +148,9 @@ class AutoencoderTrainer:
         )
         self.images = load_images(config.data, config.resolution)
         self.held_out = load_images(config.eval_data, config.resolution) if config.eval_data else None
-        self.vae = self.components.vae.requires_grad_(True).train()
+        # The images stay on the CPU (uint8) and each batch moves; the random draws stay on the CPU too.
+        device = resolve_device(config.device or default_device())
+        self.vae = self.components.vae.to(device).requires_grad_(True).train()
         self.optimizer = torch.optim.AdamW(
             self.vae.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
         )
@@ -176,7 +182,8 @@ class AutoencoderTrainer:
         batch = self.images[torch.randint(len(self.images), (self.config.batch_size,), generator=self.draws)]
         flip = torch.rand(len(batch), generator=self.draws) < 0.5
         batch = torch.where(flip[:, None, None, None], batch.flip(-1), batch)
-        loss = reconstruction_loss(self.vae, as_input(batch), self.config.kl_weight, self.draws)
+        x = as_input(batch.to(self.vae.device))
+        loss = reconstruction_loss(self.vae, x, self.config.kl_weight, self.draws)
         value = loss.item()
         if not math.isfinite(value):
             raise FloatingPointError(f"VAE loss became {value}: lower --learning-rate")

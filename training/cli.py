@@ -7,7 +7,7 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from model import CheckpointError
+from model import CheckpointError, InvalidInputError
 from rewardedit.console import fail
 
 from .autoencoder import AutoencoderConfig, train_autoencoder
@@ -61,7 +61,7 @@ def train_command(args: argparse.Namespace) -> int:
 def train_vae_command(args: argparse.Namespace) -> int:
     try:
         final = train_autoencoder(load_config(None, given_flags(args, AutoencoderConfig), AutoencoderConfig))
-    except (ConfigError, ManifestError, CheckpointError) as exc:
+    except (ConfigError, ManifestError, CheckpointError, InvalidInputError) as exc:
         return fail(str(exc))
     print(f"wrote {final}")
     return 0

@@ -40,7 +40,7 @@ from model import (
     RewardEditPipeline,
     Rewards,
 )
-from model.optimize import Buckets, compile_buckets, default_batches, optimize
+from model.optimize import BRANCHES, Buckets, compile_buckets, default_batches, optimize, restore
 from model.pipeline import default_device
 
 from .jobs import (
@@ -109,29 +109,32 @@ def release_memory() -> None:
 
 
 def optimize_pipeline(pipeline: RewardEditPipeline, settings: Settings, max_batch: int) -> dict[str, Any]:
-    """Optimise as `settings.optimize` says (default: eager on CUDA, off on CPU); what was done.
+    """Optimise as `settings.optimize` says (default: compile on CUDA, off on CPU); what was done.
 
-    A compilation that fails leaves the worker serving the eager modules, with the error logged and
-    announced: a worker that cannot compile (no C compiler in the image, say) still takes jobs.
+    A compilation that fails leaves the worker serving the plain eager modules, with the error
+    logged and announced: a worker that cannot compile (no C compiler in the image, say) still
+    takes jobs.
     """
-    level = settings.optimize or ("eager" if pipeline.device.type == "cuda" else "off")
+    level = settings.optimize or ("compile" if pipeline.device.type == "cuda" else "off")
     if level == "off":
         return {"level": "off"}
-    optimize(pipeline)
-    if level == "eager":
-        return {"level": "eager"}
     buckets = Buckets(
-        tuple(settings.compile_sizes), tuple(settings.compile_batches) or default_batches(max_batch)
+        tuple(settings.compile_sizes),
+        tuple(settings.compile_batches) or default_batches(max_batch),
+        BRANCHES if settings.compile_reward_guidance else BRANCHES[:1],
     )
+    optimize(pipeline)
     try:
         seconds = compile_buckets(pipeline, buckets, settings.compile_mode)
     except Exception as exc:
-        logger.exception("compiling failed; this worker serves the eager modules")
-        return {"level": "eager", "compile_error": f"{type(exc).__name__}: {exc}"}
+        logger.exception("compiling failed; this worker serves the plain eager modules")
+        restore(pipeline)
+        return {"level": "off", "compile_error": f"{type(exc).__name__}: {exc}"}
     return {
         "level": "compile",
         "sizes": [f"{width}x{height}" for width, height in buckets.sizes],
         "batches": list(buckets.batches),
+        "reward_guidance": settings.compile_reward_guidance,
         "mode": settings.compile_mode,
         "warmup_s": round(seconds, 1),
     }

@@ -78,12 +78,11 @@ class Settings(BaseSettings):
         description="queued jobs of one image size and step count a worker edits together "
         f"(1: one at a time); unset: {CUDA_MAX_BATCH} on CUDA, 1 on CPU",
     )
-    optimize: Literal["off", "eager", "compile"] | None = Field(
+    optimize: Literal["off", "compile"] | None = Field(
         default=None,
-        description="at worker start: `eager` = channels_last and fused attention projections, "
-        "`compile` = those plus torch.compile of the U-Net and VAE decoder, warmed up over "
-        "compile_sizes x compile_batches before the worker announces itself; unset: eager on CUDA, "
-        "off on CPU",
+        description="at worker start: `compile` = channels_last, fused attention projections and "
+        "torch.compile of the U-Net and VAE decoder, warmed up over compile_sizes x compile_batches "
+        "before the worker announces itself (minutes on a GPU); unset: compile on CUDA, off on CPU",
     )
     compile_sizes: Annotated[list[tuple[int, int]], NoDecode] = Field(
         default=[(512, 512)],
@@ -94,6 +93,11 @@ class Settings(BaseSettings):
         default=[],
         description="comma-separated jobs-per-batch compiled at start (a batch is padded up to the next); "
         "empty: 1, 2, 4, ... up to max_batch",
+    )
+    compile_reward_guidance: bool = Field(
+        default=False,
+        description="also compile the reward-guided shapes (a 4th U-Net branch); otherwise "
+        "reward-guided jobs run eagerly and the warm-up takes half as long",
     )
     compile_mode: str = Field(
         default="reduce-overhead",

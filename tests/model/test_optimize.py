@@ -13,7 +13,7 @@ from PIL import Image, ImageOps
 
 from model import EditRequest, RewardEditPipeline, Rewards
 from model.benchmark import BenchConfig, format_markdown, gpu_peak, run_benchmark
-from model.optimize import Buckets, compile_buckets, default_batches, optimize
+from model.optimize import Buckets, compile_buckets, default_batches, optimize, restore
 
 from .helpers import pixels, randomize_rewards
 
@@ -59,7 +59,9 @@ class CountingBackend:
         return graph.forward
 
 
-def test_channels_last_and_fused_projections_keep_the_eager_images(tiny_checkpoint, source_image):
+def test_channels_last_and_fused_projections_keep_the_eager_images_and_restore_undoes_them(
+    tiny_checkpoint, source_image
+):
     pipe = fresh_pipe(tiny_checkpoint)
     eager = edit(pipe, source_image, requests=2) + edit(pipe, source_image, reward_guidance=2.0)
     optimize(pipe)
@@ -67,6 +69,11 @@ def test_channels_last_and_fused_projections_keep_the_eager_images(tiny_checkpoi
     assert unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
     attentions = [module for module in unet.modules() if isinstance(module, Attention)]
     assert attentions and all(attention.fused_projections for attention in attentions)
+    assert_close(edit(pipe, source_image, requests=2) + edit(pipe, source_image, reward_guidance=2.0), eager)
+
+    restore(pipe)
+    assert unet.conv_in.weight.is_contiguous()
+    assert not any("Fused" in type(attention.processor).__name__ for attention in attentions)
     assert_close(edit(pipe, source_image, requests=2) + edit(pipe, source_image, reward_guidance=2.0), eager)
 
 
@@ -111,6 +118,7 @@ def test_default_batches_double_up_to_the_largest():
     assert default_batches(6) == (1, 2, 4, 6)
     assert default_batches(1) == (1,)
     assert Buckets(sizes=((512, 512),), batches=(1, 8)).unet_rows == (3, 4, 24, 32)
+    assert Buckets(sizes=((512, 512),), batches=(1, 8), branches=(3,)).unet_rows == (3, 24)
 
 
 def test_gpu_peaks_come_from_the_datasheet_table():
@@ -142,7 +150,8 @@ def test_bench_compares_every_variant_with_spread_memory_and_flops(tiny_checkpoi
         assert report["results"][name]["max_pixel_difference"] <= 1, name  # the same first image
     flops = report["unet"]["flops_per_request_step"]
     assert flops["rewardedit"] > flops["stock"] > 0  # the reward modules add a little
-    assert report["unet"]["calls"]["rewardedit_batch"]["rows"] == 6
+    calls = report["unet"]["calls"]
+    assert calls["rewardedit_batch"]["rows"] == calls["stock_diffusers_batch"]["rows"] == 6
     assert report["optimization"]["compiled"] is False  # on a CPU by default
     assert report["process_peak_rss_gib"] > 0
     markdown = format_markdown(report)

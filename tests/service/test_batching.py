@@ -16,11 +16,12 @@ from pydantic import ValidationError
 from api.images import prepare_upload
 from api.schemas import EditForm
 from model import RewardEditPipeline
+from worker import runner
 from worker.embedded import EmbeddedWorker
 from worker.jobs import QUEUED, RUNNING, SUCCEEDED, JobRecord, batch_key, claim, cover, finish, new_job
 from worker.local_store import LocalJobStore
 from worker.model_source import ModelInfo
-from worker.runner import SKIPPED, EditRunner
+from worker.runner import SKIPPED, EditRunner, optimize_pipeline
 from worker.settings import Settings
 from worker.store import JobStore, input_key, result_key
 
@@ -99,13 +100,27 @@ def test_settings_read_the_batch_and_compile_settings(monkeypatch):
     monkeypatch.setenv("REWARDEDIT_OPTIMIZE", "compile")
     monkeypatch.setenv("REWARDEDIT_COMPILE_SIZES", "512x512, 384x512")
     monkeypatch.setenv("REWARDEDIT_COMPILE_BATCHES", "1,4")
+    monkeypatch.setenv("REWARDEDIT_COMPILE_REWARD_GUIDANCE", "true")
     settings = Settings()
-    assert settings.max_batch == 4 and settings.optimize == "compile"
+    assert settings.max_batch == 4 and settings.optimize == "compile" and settings.compile_reward_guidance
     assert settings.compile_sizes == [(512, 512), (384, 512)] and settings.compile_batches == [1, 4]
     for bad in ("500x512", "512", "32x32"):
         monkeypatch.setenv("REWARDEDIT_COMPILE_SIZES", bad)
         with pytest.raises(ValidationError, match="compile_sizes"):
             Settings()
+
+
+def test_a_worker_that_cannot_compile_serves_the_plain_eager_modules(tiny_checkpoint, monkeypatch):
+    pipe = RewardEditPipeline.from_pretrained(tiny_checkpoint)
+    assert optimize_pipeline(pipe, Settings(), max_batch=2) == {"level": "off"}  # the CPU default
+
+    def no_compiler(*args: Any, **kwargs: Any) -> float:
+        raise RuntimeError("no C compiler")
+
+    monkeypatch.setattr(runner, "compile_buckets", no_compiler)
+    info = optimize_pipeline(pipe, Settings(optimize="compile"), max_batch=2)
+    assert info == {"level": "off", "compile_error": "RuntimeError: no C compiler"}
+    assert pipe.components.unet.conv_in.weight.is_contiguous()  # `optimize` undone
 
 
 # -- one runner, in this process -------------------------------------------------------------------

@@ -77,3 +77,16 @@ def test_oracle_judge_says_yes_to_the_truth_and_names_failures(cases: list[EditC
     assert not ignored["following"].verdict and ignored["following"].text != "None"
     noisy = judged(noisy_edit(np.random.default_rng(0), case, FailurePlan(quality=Failure("noise", 1.0))))
     assert not noisy["quality"].verdict and noisy["following"].verdict
+
+
+def test_worker_processes_write_the_same_dataset_as_one(tmp_path: Path) -> None:
+    serial = write_dataset(tmp_path / "serial", 20, seed=5)
+    pooled = write_dataset(tmp_path / "pooled", 20, seed=5, workers=2)
+    assert [(r.id, r.instruction, r.rewards) for r in serial] == [
+        (r.id, r.instruction, r.rewards) for r in pooled
+    ]
+    for a, b in zip(serial, pooled, strict=True):
+        assert (
+            a.source.read_bytes() == b.source.read_bytes() and a.edited.read_bytes() == b.edited.read_bytes()
+        )
+    assert (tmp_path / "pooled" / "manifest.jsonl").read_text().count("\n") == 20

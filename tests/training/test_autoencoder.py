@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
+import torch
 from diffusers import AutoencoderKL
 
 from model import RewardEditPipeline, build_preset, load_components
@@ -79,3 +80,33 @@ def test_init_and_preset_are_exclusive(scenes, tmp_path):
 
 def test_config_preset_names_are_the_model_presets():
     assert set(get_args(PresetName)) == set(PRESETS)
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("tpu", "device (--device)"),
+        pytest.param(
+            "cuda",
+            "no CUDA GPU",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA"),
+        ),
+    ],
+)
+def test_an_unusable_device_is_a_clear_error(scenes, tmp_path, capsys, device, message):
+    with pytest.raises(SystemExit) as exited:
+        main(
+            [
+                "train-vae",
+                "--data",
+                str(scenes[0]),
+                "--preset",
+                "small",
+                "--out",
+                str(tmp_path / "v"),
+                "--device",
+                device,
+            ]
+        )
+    assert exited.value.code != 0 and message in capsys.readouterr().err
+    assert not (tmp_path / "v").exists()
