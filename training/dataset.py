@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,12 +37,21 @@ class ManifestDataset(Dataset):
     """
 
     def __init__(
-        self, rows: list[ManifestRow], tokenizer: CLIPTokenizer, augmentation: Augmentation, seed: int
+        self,
+        rows: list[ManifestRow],
+        tokenizer: CLIPTokenizer,
+        augmentation: Augmentation,
+        seed: int,
+        encoded: Container[int] = (),
     ) -> None:
+        """`encoded`: rows whose encodings are cached (a live view): their pixels are never read."""
         self.rows = rows
         self.tokenizer = tokenizer
         self.augmentation = augmentation
         self.seed = seed
+        self.encoded = encoded
+        # Tokenizing was about 40% of an item's cost; instructions and reward prompts repeat.
+        self._token_ids: dict[str, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -53,12 +63,18 @@ class ManifestDataset(Dataset):
     def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
         index, position = key
         row = self.rows[index]
-        rng = np.random.default_rng(derive_seed(self.seed, AUGMENTATION, position))
-        source, edited = paired_crop_flip(_open(row, "source"), _open(row, "edited"), self.augmentation, rng)
+        if index in self.encoded:
+            # Cached rows need no pixels: decoding them set a GPU run's pace. Blank, same shape.
+            side = self.augmentation.resolution
+            source = edited = torch.zeros(3, side, side)
+        else:
+            rng = np.random.default_rng(derive_seed(self.seed, AUGMENTATION, position))
+            pair = paired_crop_flip(_open(row, "source"), _open(row, "edited"), self.augmentation, rng)
+            source, edited = (image_to_tensor(image)[0] for image in pair)
         rewards = row.rewards or PLACEHOLDER_REWARDS
         return {
-            "source": image_to_tensor(source)[0],
-            "edited": image_to_tensor(edited)[0],
+            "source": source,
+            "edited": edited,
             "input_ids": self.tokenize(row.instruction),
             "reward_ids": self.tokenize(rewards.prompt()),
             "scores": torch.tensor(rewards.scores, dtype=torch.float32),
@@ -68,7 +84,9 @@ class ManifestDataset(Dataset):
 
     def tokenize(self, text: str) -> torch.Tensor:
         """Token ids padded/truncated to the text encoder's 77 positions, as the pipeline encodes them."""
-        return tokenize(self.tokenizer, text)[0]
+        if text not in self._token_ids:
+            self._token_ids[text] = tokenize(self.tokenizer, text)[0]
+        return self._token_ids[text]
 
 
 def paired_crop_flip(

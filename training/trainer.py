@@ -102,11 +102,13 @@ class Trainer:
         if config.ema and self.ema is None:
             self.ema = EMAModel(self.params, decay=config.ema_decay)
 
+        cache = self._encoding_cache()
         self.dataset = ManifestDataset(
             rows,
             components.tokenizer,
             Augmentation(config.resolution, config.random_flip, config.center_crop),
             config.seed,
+            encoded=cache.posteriors if cache is not None else (),
         )
         self.sampler = StreamBatchSampler(
             len(self.dataset),
@@ -123,7 +125,7 @@ class Trainer:
             self.dataset.tokenize("")[None],
             DropoutRates(config.instruction_dropout, config.image_dropout, config.reward_dropout),
             autocast=accelerator.autocast,
-            cache=self._encoding_cache(),
+            cache=cache,
         )
 
     # -- set-up -----------------------------------------------------------------------------------

@@ -181,6 +181,11 @@ def test_cached_encodings_give_the_uncached_loss_without_encoding_again(manifest
     assert calls == first, "a second pass over the same rows must not run the encoders"
     assert len(cached.objective.cache.posteriors) == len(set(batch["index"].tolist()))
 
+    # Loaded again, the cached rows come without their pixels, and the loss does not need them.
+    again = first_batch(cached)
+    assert not again["source"].any() and not again["edited"].any()
+    assert fixed_loss(cached, again) == expected
+
 
 def test_a_saved_encoding_cache_serves_the_next_run_and_only_its_own_data(manifest, tmp_path):
     fixed = {"center_crop": True, "random_flip": False, "cache_encodings": True}
