@@ -6,7 +6,8 @@
 #
 #   scripts/synth_experiment.sh               # everything, into runs/synth
 #   RUNS=/tmp/x SEEDS="0 1 2" JOBS=4 scripts/synth_experiment.sh
-#   DEVICE=cuda JOBS=4 BATCH=64 VAE_BATCH=32 scripts/synth_experiment.sh    # on a GPU
+#   DEVICE=cuda JOBS=4 BATCH=64 VAE_BATCH=32 VAE_STEPS=10000 BASE_STEPS=15000 TRAIN_STEPS=2000 \
+#       scripts/synth_experiment.sh    # on a GPU (docs/synthetic-experiment.md: sizing)
 set -euo pipefail
 
 RUNS=${RUNS:-runs/synth}
@@ -41,9 +42,11 @@ mkdir -p "$RUNS"
 [[ -f $RUNS/data/manifest.jsonl ]] || rewardedit synth-data --out "$RUNS/data" --count "$DATA_COUNT" --seed 1 \
     --workers "$(nproc --all)"
 [[ -f $RUNS/bench/benchmark.json ]] || rewardedit synth-benchmark --out "$RUNS/bench" --count 504 --seed 99
-[[ -f $RUNS/vae/model_index.json ]] || OMP_NUM_THREADS=$JOBS rewardedit train-vae --preset small \
+# vae/ is also written every 1000 steps on the way, so only this marker says the VAE is done.
+[[ -f $RUNS/vae.done ]] || { OMP_NUM_THREADS=$JOBS rewardedit train-vae --preset small \
     --data "$RUNS/data/manifest.jsonl" --eval-data "$RUNS/bench/images" --out "$RUNS/vae" \
-    --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" --learning-rate 1e-3 --log-every 250 --save-every 1000
+    --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" --learning-rate 1e-3 --log-every 250 --save-every 1000 \
+    && touch "$RUNS/vae.done"; }
 
 [[ -f $RUNS/eval/ceiling/results.json ]] || rewardedit synth-ceiling --model "$RUNS/vae" \
     --benchmark "$RUNS/bench" --out "$RUNS/eval/ceiling" > /dev/null
