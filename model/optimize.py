@@ -33,8 +33,6 @@ from .pipeline import EditRequest, RewardEditPipeline
 
 logger = logging.getLogger(__name__)
 
-# U-Net rows per request: three guidance branches, four with reward guidance (its warm-up scale: 2).
-BRANCHES = (3, 4)
 DEFAULT_MODE = "reduce-overhead"
 # Warm-up runs per shape: inductor's CUDA graphs run once plain, record on the next run, replay after.
 WARMUP_RUNS = 3
@@ -44,17 +42,18 @@ WARMUP_RUNS = 3
 class Buckets:
     """The shapes compiled ahead: image sizes (width, height) times requests per `edit_batch`.
 
-    `branches` (U-Net rows per request): 3 without reward guidance, 4 with it; a service that never
-    uses reward guidance (or a benchmark that does not time it) can skip compiling the 4-row shapes.
+    Each also without reward guidance (3 U-Net rows per request) and, with `reward_guidance`, with it
+    (4 rows); a service that never uses it, or a benchmark that does not time it, can skip those.
     """
 
     sizes: tuple[tuple[int, int], ...]
     batches: tuple[int, ...]
-    branches: tuple[int, ...] = BRANCHES
+    reward_guidance: bool = True
 
     @property
     def unet_rows(self) -> tuple[int, ...]:
-        return tuple(sorted({branches * batch for batch in self.batches for branches in self.branches}))
+        branches = (3, 4) if self.reward_guidance else (3,)
+        return tuple(sorted({rows * batch for batch in self.batches for rows in branches}))
 
 
 def default_batches(max_batch: int) -> tuple[int, ...]:
@@ -185,8 +184,9 @@ def compile_buckets(
 def _warmup_shapes(buckets: Buckets) -> Iterator[tuple[tuple[int, int], int, float]]:
     for size in buckets.sizes:
         for batch in buckets.batches:
-            for branches in buckets.branches:
-                yield size, batch, 1.0 if branches == 3 else 2.0
+            # Reward guidance off, and (any scale but 1 adds the 4th branch) on.
+            for reward_guidance in (1.0, 2.0) if buckets.reward_guidance else (1.0,):
+                yield size, batch, reward_guidance
 
 
 @contextlib.contextmanager

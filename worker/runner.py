@@ -40,7 +40,7 @@ from model import (
     RewardEditPipeline,
     Rewards,
 )
-from model.optimize import BRANCHES, Buckets, compile_buckets, default_batches, optimize, restore
+from model.optimize import Buckets, compile_buckets, default_batches, optimize, restore
 from model.pipeline import default_device
 
 from .jobs import (
@@ -121,7 +121,7 @@ def optimize_pipeline(pipeline: RewardEditPipeline, settings: Settings, max_batc
     buckets = Buckets(
         tuple(settings.compile_sizes),
         tuple(settings.compile_batches) or default_batches(max_batch),
-        BRANCHES if settings.compile_reward_guidance else BRANCHES[:1],
+        reward_guidance=settings.compile_reward_guidance,
     )
     optimize(pipeline)
     try:

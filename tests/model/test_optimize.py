@@ -118,7 +118,7 @@ def test_default_batches_double_up_to_the_largest():
     assert default_batches(6) == (1, 2, 4, 6)
     assert default_batches(1) == (1,)
     assert Buckets(sizes=((512, 512),), batches=(1, 8)).unet_rows == (3, 4, 24, 32)
-    assert Buckets(sizes=((512, 512),), batches=(1, 8), branches=(3,)).unet_rows == (3, 24)
+    assert Buckets(sizes=((512, 512),), batches=(1, 8), reward_guidance=False).unet_rows == (3, 24)
 
 
 def test_gpu_peaks_come_from_the_datasheet_table():
