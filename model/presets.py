@@ -1,7 +1,7 @@
 """Randomly initialised checkpoints built offline.
 
-`tiny` is for tests, `small` for CPU experiments on the 64 px synthetic editing world (synth/), and
-`sd15` for GPU benchmarks.
+`tiny` is for tests, `small` (and `small32`, for GPUs) for experiments on the 64 px synthetic editing
+world (synth/), and `sd15` for GPU benchmarks.
 """
 
 from __future__ import annotations
@@ -58,10 +58,16 @@ def _vae(
     norm_num_groups: int,
     sample_size: int,
     latent_channels: int = 4,
+    initial_log_variance: float | None = None,
 ) -> AutoencoderKL:
-    """An RGB AutoencoderKL; it downsamples by 2 ** (len(block_out_channels) - 1)."""
+    """An RGB AutoencoderKL; it downsamples by 2 ** (len(block_out_channels) - 1).
+
+    `initial_log_variance` starts the posterior narrow (the log-variance half of `quant_conv`'s bias).
+    From the default (std about 1) the tiny KL weight lets training shrink it only slowly, and until
+    then both the decoder and the U-Net's targets, which are posterior samples, learn from noise.
+    """
     blocks = len(block_out_channels)
-    return AutoencoderKL(
+    vae = AutoencoderKL(
         in_channels=3,
         out_channels=3,
         latent_channels=latent_channels,
@@ -72,6 +78,10 @@ def _vae(
         down_block_types=("DownEncoderBlock2D",) * blocks,
         up_block_types=("UpDecoderBlock2D",) * blocks,
     )
+    if initial_log_variance is not None:
+        with torch.no_grad():
+            vae.quant_conv.bias[latent_channels:] = initial_log_variance
+    return vae
 
 
 def _build_tiny(tokenizer: CLIPTokenizer) -> Components:
@@ -101,27 +111,17 @@ def _build_tiny(tokenizer: CLIPTokenizer) -> Components:
     return Components(vae, text_encoder, tokenizer, unet, _scheduler(), reward)
 
 
-def _build_small(tokenizer: CLIPTokenizer) -> Components:
-    """64 px images and 16x16x16 latents, small enough to learn visible synthetic edits on a CPU.
+def _synth_components(
+    tokenizer: CLIPTokenizer,
+    unet: UNet2DConditionModel,
+    vae_channels: tuple[int, ...],
+    vae_log_variance: float | None = None,
+) -> Components:
+    """A 64 px synthetic-world checkpoint around `unet`, its VAE giving the latents the U-Net takes.
 
-    16 latent channels (3x compression where Stable Diffusion's 4 give 12x) let a VAE this small keep
-    the world's 2-4 px textures and flat colours; the U-Net's cost barely depends on them. Attention
-    starts at 8x8 (one cell per 8 px, enough to find a named shape or corner): at 16x16 it took half
-    of a CPU training step.
-    Its VAE is random like every preset's: pretrain it with `rewardedit train-vae` before training edits.
+    v-prediction: a U-Net trained from scratch for minutes still gives structured samples, where an
+    epsilon-predicting one leaves its last steps' errors as visible noise.
     """
-    unet = UNet2DConditionModel(
-        sample_size=16,
-        in_channels=32,
-        out_channels=16,
-        layers_per_block=1,
-        block_out_channels=(32, 64, 128),
-        norm_num_groups=16,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=128,
-        attention_head_dim=4,
-    )
     text_encoder = _text_encoder(
         tokenizer,
         len(tokenizer),
@@ -131,11 +131,59 @@ def _build_small(tokenizer: CLIPTokenizer) -> Components:
         num_attention_heads=4,
         projection_dim=128,
     )
-    vae = _vae((16, 32, 64), layers_per_block=1, norm_num_groups=8, sample_size=64, latent_channels=16)
+    latent_channels = unet.config.out_channels
+    vae = _vae(
+        vae_channels,
+        layers_per_block=1,
+        norm_num_groups=8,
+        sample_size=64,
+        latent_channels=latent_channels,
+        initial_log_variance=vae_log_variance,
+    )
     reward = RewardConditionModel.for_unet(unet.config, 128, num_score_tokens=2, score_frequency_dim=32)
-    # v-prediction: a U-Net trained from scratch for minutes still gives structured samples, where an
-    # epsilon-predicting one leaves its last steps' errors as visible noise.
     return Components(vae, text_encoder, tokenizer, unet, _scheduler("v_prediction"), reward)
+
+
+def _synth_unet(sample_size: int, latent_channels: int, plain_levels: int) -> UNet2DConditionModel:
+    """`plain_levels` convolution-only levels, then attention at the 8x8 and 4x4 levels.
+
+    Attention starts at 8x8 (one cell per 8 px of a 64 px image, enough to find a named shape or
+    corner): at 16x16 (256 tokens) it took half of a CPU training step.
+    """
+    return UNet2DConditionModel(
+        sample_size=sample_size,
+        in_channels=2 * latent_channels,
+        out_channels=latent_channels,
+        layers_per_block=1,
+        block_out_channels=(32, 64, 128, 128)[: plain_levels + 2],
+        norm_num_groups=16,
+        down_block_types=("DownBlock2D",) * plain_levels + ("CrossAttnDownBlock2D",) * 2,
+        up_block_types=("CrossAttnUpBlock2D",) * 2 + ("UpBlock2D",) * plain_levels,
+        cross_attention_dim=128,
+        attention_head_dim=4,
+    )
+
+
+def _build_small(tokenizer: CLIPTokenizer) -> Components:
+    """64 px images and 16x16x16 latents, small enough to learn visible synthetic edits on a CPU.
+
+    16 latent channels (3x compression where Stable Diffusion's 4 give 12x) let a VAE this small keep
+    the world's 2-4 px textures and flat colours; the U-Net's cost barely depends on them.
+    Its VAE is random like every preset's: pretrain it with `rewardedit train-vae` before training edits.
+    """
+    return _synth_components(tokenizer, _synth_unet(16, 16, plain_levels=1), vae_channels=(16, 32, 64))
+
+
+def _build_small32(tokenizer: CLIPTokenizer) -> Components:
+    """`small` with 32x32x4 latents: the same 4,096 latent values, one VAE downsampling fewer.
+
+    On a CPU, its VAE lets twice as many exact edits pass the oracle's preserving test after a round
+    trip, and a posterior starting at std 0.05 lets 10 points more pass following
+    (docs/synthetic-experiment.md). The price is a U-Net level at 32x32 (about 3x the CPU time of a
+    `small` training step): it is for GPUs.
+    """
+    unet = _synth_unet(32, 4, plain_levels=2)
+    return _synth_components(tokenizer, unet, vae_channels=(32, 64), vae_log_variance=-6.0)
 
 
 def _build_sd15(tokenizer: CLIPTokenizer) -> Components:
@@ -169,6 +217,7 @@ def _build_sd15(tokenizer: CLIPTokenizer) -> Components:
 PRESETS: dict[str, Callable[[CLIPTokenizer], Components]] = {
     "tiny": _build_tiny,
     "small": _build_small,
+    "small32": _build_small32,
     "sd15": _build_sd15,
 }
 

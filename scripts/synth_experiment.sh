@@ -6,11 +6,12 @@
 #
 #   scripts/synth_experiment.sh               # everything, into runs/synth
 #   RUNS=/tmp/x SEEDS="0 1 2" JOBS=4 scripts/synth_experiment.sh
-#   DEVICE=cuda JOBS=4 BATCH=64 VAE_BATCH=32 VAE_STEPS=10000 BASE_STEPS=15000 TRAIN_STEPS=2000 \
-#       scripts/synth_experiment.sh    # on a GPU (docs/synthetic-experiment.md: sizing)
+#   PRESET=small32 DEVICE=cuda JOBS=4 BATCH=64 VAE_BATCH=32 VAE_STEPS=10000 BASE_STEPS=15000 \
+#       TRAIN_STEPS=2000 scripts/synth_experiment.sh    # on a GPU (docs/synthetic-experiment.md: sizing)
 set -euo pipefail
 
 RUNS=${RUNS:-runs/synth}
+PRESET=${PRESET:-small}          # small32 (32x32 latents) for GPUs
 SEEDS=${SEEDS:-"0 1"}
 JOBS=${JOBS:-2}                 # processes at once, one thread each
 DATA_COUNT=${DATA_COUNT:-12000}
@@ -43,7 +44,7 @@ mkdir -p "$RUNS"
     --workers "$(nproc --all)"
 [[ -f $RUNS/bench/benchmark.json ]] || rewardedit synth-benchmark --out "$RUNS/bench" --count 504 --seed 99
 # vae/ is also written every 1000 steps on the way, so only this marker says the VAE is done.
-[[ -f $RUNS/vae.done ]] || { OMP_NUM_THREADS=$JOBS rewardedit train-vae --preset small \
+[[ -f $RUNS/vae.done ]] || { OMP_NUM_THREADS=$JOBS rewardedit train-vae --preset "$PRESET" \
     --data "$RUNS/data/manifest.jsonl" --eval-data "$RUNS/bench/images" --out "$RUNS/vae" \
     --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" --learning-rate 1e-3 --log-every 250 --save-every 1000 \
     && touch "$RUNS/vae.done"; }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from model import build_preset, save_components
@@ -38,19 +39,20 @@ def test_tokenizer_keeps_common_instruction_words_whole():
     assert len(ids) == 2 + 4  # start, four words, end
 
 
-def test_small_preset_fits_64px_scenes_in_a_small_checkpoint(tmp_path):
-    c = build_preset("small")
-    assert c.vae.config.latent_channels == 16 and len(c.vae.config.block_out_channels) == 3
+@pytest.mark.parametrize(("preset", "latent_shape"), [("small", (16, 16, 16)), ("small32", (4, 32, 32))])
+def test_synth_presets_fit_64px_scenes_in_a_small_checkpoint(tmp_path, preset, latent_shape):
+    c = build_preset(preset)
     latents = c.vae.encode(torch.zeros(1, 3, 64, 64)).latent_dist.mode()
-    assert latents.shape == (1, 16, 16, 16)  # downsampled 4x
-    assert c.unet.config.sample_size == 16 and c.unet.config.in_channels == 2 * 16
+    assert latents.shape == (1, *latent_shape)
+    channels, side, _ = latent_shape
+    assert c.unet.config.sample_size == side and c.unet.config.in_channels == 2 * channels
     assert c.scheduler.config.prediction_type == "v_prediction"
     assert c.unet.config.cross_attention_dim == c.text_encoder.config.hidden_size
     modules = [getattr(c, name) for name in ("vae", "text_encoder", "unet", "reward")]
     for module in modules:
         module.half()  # the demo checkpoint ships in fp16; the pipeline runs it in fp32 on a CPU
-    save_components(c, tmp_path / "small")
-    on_disk = sum(f.stat().st_size for f in (tmp_path / "small").rglob("*") if f.is_file())
+    save_components(c, tmp_path / preset)
+    on_disk = sum(f.stat().st_size for f in (tmp_path / preset).rglob("*") if f.is_file())
     assert on_disk < 20 * 2**20  # the bound for a checkpoint that lives in the repo
 
 
@@ -58,3 +60,11 @@ def test_tokenizer_keeps_every_synthetic_instruction_word_whole():
     tokenizer = build_preset("small").tokenizer
     instruction = "change the colour of the teal diamond to navy and give the background a checkerboard"
     assert len(tokenizer(instruction).input_ids) == 2 + len(instruction.split())
+
+
+def test_small32_vae_posterior_starts_narrow_so_targets_are_not_noise():
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        narrow = build_preset("small32").vae.encode(images).latent_dist.std
+        default = build_preset("small").vae.encode(images).latent_dist.std
+    assert narrow.median() < 0.1 < 0.5 < default.median()
