@@ -58,16 +58,10 @@ def _vae(
     norm_num_groups: int,
     sample_size: int,
     latent_channels: int = 4,
-    initial_log_variance: float | None = None,
 ) -> AutoencoderKL:
-    """An RGB AutoencoderKL; it downsamples by 2 ** (len(block_out_channels) - 1).
-
-    `initial_log_variance` starts the posterior narrow (the log-variance half of `quant_conv`'s bias).
-    From the default (std about 1) the tiny KL weight lets training shrink it only slowly, and until
-    then both the decoder and the U-Net's targets, which are posterior samples, learn from noise.
-    """
+    """An RGB AutoencoderKL; it downsamples by 2 ** (len(block_out_channels) - 1)."""
     blocks = len(block_out_channels)
-    vae = AutoencoderKL(
+    return AutoencoderKL(
         in_channels=3,
         out_channels=3,
         latent_channels=latent_channels,
@@ -78,10 +72,6 @@ def _vae(
         down_block_types=("DownEncoderBlock2D",) * blocks,
         up_block_types=("UpDecoderBlock2D",) * blocks,
     )
-    if initial_log_variance is not None:
-        with torch.no_grad():
-            vae.quant_conv.bias[latent_channels:] = initial_log_variance
-    return vae
 
 
 def _build_tiny(tokenizer: CLIPTokenizer) -> Components:
@@ -112,10 +102,7 @@ def _build_tiny(tokenizer: CLIPTokenizer) -> Components:
 
 
 def _synth_components(
-    tokenizer: CLIPTokenizer,
-    unet: UNet2DConditionModel,
-    vae_channels: tuple[int, ...],
-    vae_log_variance: float | None = None,
+    tokenizer: CLIPTokenizer, unet: UNet2DConditionModel, vae_channels: tuple[int, ...]
 ) -> Components:
     """A 64 px synthetic-world checkpoint around `unet`, its VAE giving the latents the U-Net takes.
 
@@ -133,12 +120,7 @@ def _synth_components(
     )
     latent_channels = unet.config.out_channels
     vae = _vae(
-        vae_channels,
-        layers_per_block=1,
-        norm_num_groups=8,
-        sample_size=64,
-        latent_channels=latent_channels,
-        initial_log_variance=vae_log_variance,
+        vae_channels, layers_per_block=1, norm_num_groups=8, sample_size=64, latent_channels=latent_channels
     )
     reward = RewardConditionModel.for_unet(unet.config, 128, num_score_tokens=2, score_frequency_dim=32)
     return Components(vae, text_encoder, tokenizer, unet, _scheduler("v_prediction"), reward)
@@ -177,13 +159,11 @@ def _build_small(tokenizer: CLIPTokenizer) -> Components:
 def _build_small32(tokenizer: CLIPTokenizer) -> Components:
     """`small` with 32x32x4 latents: the same 4,096 latent values, one VAE downsampling fewer.
 
-    On a CPU, its VAE lets twice as many exact edits pass the oracle's preserving test after a round
-    trip, and a posterior starting at std 0.05 lets 10 points more pass following
-    (docs/synthetic-experiment.md). The price is a U-Net level at 32x32 (about 3x the CPU time of a
-    `small` training step): it is for GPUs.
+    On a CPU, its VAE lets about twice as many exact edits pass the oracle's preserving test after a
+    round trip, in fewer steps (docs/synthetic-experiment.md). The price is a U-Net level at 32x32
+    (about 3x the CPU time of a `small` training step): it is for GPUs.
     """
-    unet = _synth_unet(32, 4, plain_levels=2)
-    return _synth_components(tokenizer, unet, vae_channels=(32, 64), vae_log_variance=-6.0)
+    return _synth_components(tokenizer, _synth_unet(32, 4, plain_levels=2), vae_channels=(32, 64))
 
 
 def _build_sd15(tokenizer: CLIPTokenizer) -> Components:

@@ -60,11 +60,3 @@ def test_tokenizer_keeps_every_synthetic_instruction_word_whole():
     tokenizer = build_preset("small").tokenizer
     instruction = "change the colour of the teal diamond to navy and give the background a checkerboard"
     assert len(tokenizer(instruction).input_ids) == 2 + len(instruction.split())
-
-
-def test_small32_vae_posterior_starts_narrow_so_targets_are_not_noise():
-    images = torch.rand(2, 3, 64, 64) * 2 - 1
-    with torch.no_grad():
-        narrow = build_preset("small32").vae.encode(images).latent_dist.std
-        default = build_preset("small").vae.encode(images).latent_dist.std
-    assert narrow.median() < 0.1 < 0.5 < default.median()
