@@ -51,8 +51,13 @@ class Buckets:
     reward_guidance: bool = True
 
     @property
+    def reward_guidance_scales(self) -> tuple[float, ...]:
+        """The scales warmed up: 1 (off), and 2 for any scale but 1, which adds the 4th branch."""
+        return (1.0, 2.0) if self.reward_guidance else (1.0,)
+
+    @property
     def unet_rows(self) -> tuple[int, ...]:
-        branches = (3, 4) if self.reward_guidance else (3,)
+        branches = [3 if scale == 1.0 else 4 for scale in self.reward_guidance_scales]
         return tuple(sorted({rows * batch for batch in self.batches for rows in branches}))
 
 
@@ -184,9 +189,8 @@ def compile_buckets(
 def _warmup_shapes(buckets: Buckets) -> Iterator[tuple[tuple[int, int], int, float]]:
     for size in buckets.sizes:
         for batch in buckets.batches:
-            # Reward guidance off, and (any scale but 1 adds the 4th branch) on.
-            for reward_guidance in (1.0, 2.0) if buckets.reward_guidance else (1.0,):
-                yield size, batch, reward_guidance
+            for scale in buckets.reward_guidance_scales:
+                yield size, batch, scale
 
 
 @contextlib.contextmanager
