@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model",
         type=Path,
         default=None,
-        help="checkpoint folder (default: the settings' model path, else an untrained tiny model)",
+        help="checkpoint folder (default: the settings' model path, else the demo checkpoint)",
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)

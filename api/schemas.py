@@ -176,8 +176,7 @@ class Health(BaseModel):
     status: Literal["ok"]
     mode: Literal["embedded", "broker"]
     models: list[dict[str, Any]] = Field(description="the checkpoints the live workers serve")
-    untrained: bool = Field(description="true when a worker serves an untrained (random) model")
-    notice: str | None
+    notice: str | None = Field(description="what to know about the served models, e.g. the demo's limits")
 
 
 class Ready(BaseModel):

@@ -1,4 +1,4 @@
-"""`rewardedit make-model`, `rewardedit edit` and `rewardedit bench`."""
+"""`rewardedit make-model`, `rewardedit export-model`, `rewardedit edit` and `rewardedit bench`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     make.add_argument("--preset", choices=sorted(PRESETS), required=True)
     make.add_argument("--seed", type=int, default=0)
     make.set_defaults(func=make_model_command)
+
+    export = subparsers.add_parser(
+        "export-model", help="rewrite a checkpoint folder with its weights in another dtype (fp16 halves it)"
+    )
+    export.add_argument("model", type=Path, metavar="MODEL", help="checkpoint folder to read")
+    export.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    export.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16")
+    export.set_defaults(func=export_model_command)
 
     edit = subparsers.add_parser("edit", help="edit one image following an instruction")
     edit.add_argument("input", type=Path, metavar="INPUT")
@@ -71,6 +79,22 @@ def make_model_command(args: argparse.Namespace) -> int:
 
     path = make_model(args.preset, args.out_dir, seed=args.seed)
     print(f"wrote {args.preset} checkpoint to {path}")
+    return 0
+
+
+def export_model_command(args: argparse.Namespace) -> int:
+    import torch
+
+    from .pipeline import RewardEditPipeline
+
+    if args.out_dir.resolve() == args.model.resolve():
+        return fail("OUT_DIR must differ from MODEL, so that a failed write cannot lose the checkpoint")
+    try:
+        pipe = RewardEditPipeline.from_pretrained(args.model, device="cpu", dtype=getattr(torch, args.dtype))
+    except CheckpointError as exc:
+        return fail(str(exc))
+    pipe.save_pretrained(args.out_dir)
+    print(f"wrote {args.model} in {args.dtype} to {args.out_dir}")
     return 0
 
 

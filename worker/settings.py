@@ -30,13 +30,13 @@ class Settings(BaseSettings):
 
     model_path: Path | None = Field(
         default=None,
-        description="checkpoint folder; unset: the untrained `tiny` preset written under data_dir",
+        description="checkpoint folder; unset: the demo checkpoint shipped in model/demo_checkpoint",
     )
     device: str | None = Field(default=None, description="cpu or cuda (default: cuda when available)")
     torch_threads: int | None = Field(
         default=None, ge=1, description="CPU threads for torch in a worker (default: torch's choice)"
     )
-    data_dir: Path = Field(default=Path("var"), description="default model and, when embedded, job blobs")
+    data_dir: Path = Field(default=Path("var"), description="job blobs, when embedded")
     broker_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("REWARDEDIT_BROKER_URL", "REDIS_URL"),
@@ -167,10 +167,6 @@ class Settings(BaseSettings):
     def judge_weights(self) -> dict[str, float]:
         """Weights of the judge's three scores when picking the best of several candidates."""
         return {name: getattr(self, f"judge_weight_{name}") for name in PERSPECTIVES}
-
-    @property
-    def default_model_dir(self) -> Path:
-        return self.data_dir / "models" / "default"
 
     @property
     def blob_dir(self) -> Path:

@@ -9,7 +9,6 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from worker.backend import Backend
-from worker.model_source import UNTRAINED_NOTICE
 from worker.store import StoreUnavailable
 
 from ..dependencies import Store, get_backend
@@ -29,17 +28,16 @@ def served_models(backend: Backend) -> list[dict[str, Any]]:
     return [model for index, model in enumerate(models) if model not in models[:index]]
 
 
+def model_notice(models: list[dict[str, Any]]) -> str | None:
+    """What users should know about the served models (the demo's limits), or None."""
+    notices = [model["notice"] for model in models if model.get("notice")]
+    return " ".join(dict.fromkeys(notices)) or None
+
+
 @router.get("/healthz", response_model=Health, summary="The API process is alive")
 def healthz(backend: Annotated[Backend, Depends(get_backend)]) -> Health:
     models = served_models(backend)
-    untrained = any(model["untrained"] for model in models)
-    return Health(
-        status="ok",
-        mode=backend.mode,
-        models=models,
-        untrained=untrained,
-        notice=UNTRAINED_NOTICE if untrained else None,
-    )
+    return Health(status="ok", mode=backend.mode, models=models, notice=model_notice(models))
 
 
 @router.get(

@@ -18,11 +18,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from worker.backend import Backend
-from worker.model_source import UNTRAINED_NOTICE
 
 from ..dependencies import get_backend
 from ..schemas import EditForm
-from .health import served_models
+from .health import model_notice, served_models
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -79,6 +78,6 @@ FIXED_PARTS = {"samples": sample_buttons(SAMPLE_FOLDER), "form_schema": form_sch
 
 @router.get("/", response_class=HTMLResponse)
 def page(backend: Annotated[Backend, Depends(get_backend)]) -> HTMLResponse:
-    untrained = any(model["untrained"] for model in served_models(backend))
-    notice = f'<p class="notice"><strong>Untrained model.</strong> {html.escape(UNTRAINED_NOTICE)}</p>'
-    return HTMLResponse(PAGE.substitute(notice=notice if untrained else "", **FIXED_PARTS))
+    notice = model_notice(served_models(backend))
+    shown = f'<p class="notice">{html.escape(notice)}</p>' if notice else ""
+    return HTMLResponse(PAGE.substitute(notice=shown, **FIXED_PARTS))

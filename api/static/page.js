@@ -399,10 +399,8 @@ async function refreshStatus() {
   try {
     const health = await (await api("/healthz")).json();
     const notices = $("notices");
-    if (!health.untrained) notices.replaceChildren();
-    else if (!notices.querySelector(".notice")) {
-      notices.replaceChildren(el("p", { class: "notice" }, el("strong", {}, "Untrained model."), " ", health.notice));
-    }
+    if (!health.notice) notices.replaceChildren();
+    else if (notices.textContent.trim() !== health.notice) notices.replaceChildren(el("p", { class: "notice" }, health.notice));
     const ready = await (await api("/readyz")).json();
     status.textContent = `${health.mode} mode · ready · ${ready.workers} worker${ready.workers === 1 ? "" : "s"}`;
     status.classList.remove("bad");

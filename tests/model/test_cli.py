@@ -1,4 +1,4 @@
-"""`rewardedit make-model`, `rewardedit edit` and `rewardedit bench` end to end."""
+"""`rewardedit make-model`, `export-model`, `edit` and `bench` end to end."""
 
 from __future__ import annotations
 
@@ -17,6 +17,23 @@ def rewardedit(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "rewardedit", *args], capture_output=True, text=True, timeout=300, check=False
     )
+
+
+def test_export_model_to_fp16_halves_the_checkpoint_and_keeps_its_weights(tmp_path, tiny_checkpoint):
+    out = tmp_path / "fp16"
+    exported = rewardedit("export-model", str(tiny_checkpoint), str(out), "--dtype", "float16")
+    assert exported.returncode == 0, exported.stderr
+
+    def size(folder):
+        return sum(f.stat().st_size for f in folder.rglob("*.safetensors"))
+
+    assert 0.45 < size(out) / size(tiny_checkpoint) < 0.55
+    original = RewardEditPipeline.from_pretrained(tiny_checkpoint).model.state_dict()
+    half = RewardEditPipeline.from_pretrained(out, dtype=torch.float16).model.state_dict()
+    assert original.keys() == half.keys()
+    for name, weight in original.items():
+        assert torch.equal(weight.half(), half[name]), name
+    assert rewardedit("export-model", str(out), str(out)).returncode == 2  # never over its own source
 
 
 def test_make_model_then_edit_writes_the_pipeline_output(tmp_path, source_image):

@@ -15,6 +15,7 @@ from PIL import Image
 
 from api.local_stack import RedisServer
 from model import RewardEditPipeline
+from worker.model_source import DEMO_MODEL
 
 from .helpers import API_KEYS, MAX_UPLOAD_BYTES, Stack, encode, start_stack
 
@@ -65,6 +66,12 @@ def any_stack(request: pytest.FixtureRequest) -> Stack:
 def reference_pipe(tiny_checkpoint: Path) -> RewardEditPipeline:
     """The pipeline in this process, for the pixels a job must reproduce."""
     return RewardEditPipeline.from_pretrained(tiny_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def demo_pipe() -> RewardEditPipeline:
+    """The default model's pipeline: what the embedded stack (started without --model) serves."""
+    return RewardEditPipeline.from_pretrained(DEMO_MODEL)
 
 
 @pytest.fixture

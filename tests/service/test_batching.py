@@ -64,7 +64,7 @@ def local_store(tmp_path: Path) -> Iterator[LocalJobStore]:
 
 
 def runner_for(store: JobStore, pipe: RewardEditPipeline, max_batch: int = MAX_BATCH) -> EditRunner:
-    model = ModelInfo(path=Path("tiny"), name="tiny", untrained=True)
+    model = ModelInfo(path=Path("tiny"), name="tiny")
     return EditRunner(store, pipe, model, lease_s=60, judge=None, weights={}, max_batch=max_batch)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import io
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from worker.model_source import DEMO_NOTICE
 
 from .helpers import encode, reference_edit
 
@@ -24,8 +27,9 @@ FIELDS = {
 
 
 def test_submit_follow_and_fetch_the_same_pixels_as_the_pipeline(
-    any_stack, source_image, source_png, reference_pipe
+    request, any_stack, source_image, source_png
 ):
+    pipe = request.getfixturevalue("reference_pipe" if any_stack.model else "demo_pipe")
     client = any_stack.client()
     submitted = client.submit_ok(source_png, **FIELDS)
     assert submitted["status"] in ("queued", "running", "succeeded")
@@ -45,7 +49,7 @@ def test_submit_follow_and_fetch_the_same_pixels_as_the_pipeline(
     assert job["result_url"] == f"/jobs/{job['id']}/result"
     result = client.result(job["id"])
     assert result.size == source_image.size
-    expected = reference_edit(reference_pipe, source_image, FIELDS)
+    expected = reference_edit(pipe, source_image, FIELDS)
     assert np.array_equal(np.asarray(result.convert("RGB")), np.asarray(expected))
 
 
@@ -81,16 +85,18 @@ def test_service_endpoints(any_stack):
     body = health.json()
     assert body["status"] == "ok"
     assert body["mode"] == ("embedded" if any_stack.model is None else "broker")
-    assert [model["untrained"] for model in body["models"]] == [any_stack.model is None]
+    assert [model["name"] for model in body["models"]] == [
+        "demo (synthetic world)" if any_stack.model is None else any_stack.model.name
+    ]
 
     ready = client.http.get("/readyz")
     assert ready.status_code == 200 and ready.json() == {"status": "ready", "workers": 1}
 
     page = client.http.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    # The default model is untrained and the service says so; a given checkpoint is not flagged.
-    assert ("Untrained model" in page.text) == (any_stack.model is None)
-    assert (body["notice"] is not None) == (any_stack.model is None)
+    # The default is the demo model and the service says what it can edit; a given checkpoint has no notice.
+    assert (body["notice"] == DEMO_NOTICE) == (any_stack.model is None)
+    assert (html.escape(DEMO_NOTICE) in page.text) == (any_stack.model is None)
 
     assert client.http.get("/docs").status_code == 200
     schema = client.http.get("/openapi.json").json()

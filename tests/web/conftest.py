@@ -24,7 +24,7 @@ API_KEY = "web-key"
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """`rewardedit serve` as `make serve` runs it (the untrained tiny default model), with a key."""
+    """`rewardedit serve` as `make serve` runs it (the demo default model), with a key."""
     workdir = tmp_path_factory.mktemp("web")
     settings = {
         "REWARDEDIT_DATA_DIR": str(workdir / "data"),

@@ -89,7 +89,7 @@ def test_edit_with_sliders_see_progress_and_result_then_rerun_with_the_same_seed
     page.on("request", lambda request: event_requests.append(request) if "/events" in request.url else None)
     page.add_init_script(RECORD_PROGRESS)
     page.goto("/")
-    expect(page.locator(".notice")).to_contain_text("Untrained model")
+    expect(page.locator(".notice")).to_contain_text("This is the demo model")
     expect(page.locator("#service-status")).to_contain_text("ready · 1 worker")
 
     page.set_input_files("#image-file", source)
