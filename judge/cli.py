@@ -6,7 +6,9 @@ import argparse
 import logging
 from pathlib import Path
 
+from model import Rewards
 from model.pipeline import default_device
+from model.rewards import PERSPECTIVES
 from rewardedit.console import fail
 
 from .cache import default_cache_dir
@@ -41,8 +43,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--guidance-scale", type=float, default=7.5)
     evaluate.add_argument("--image-guidance-scale", type=float, default=1.5)
     evaluate.add_argument("--reward-guidance-scale", type=float, default=1.0)
-    evaluate.add_argument(
-        "--score", type=float, default=5.0, help="score asked of all three perspectives (reward texts 'None')"
+    asked = evaluate.add_mutually_exclusive_group()
+    asked.add_argument(
+        "--score",
+        type=float,
+        nargs="+",
+        default=[5.0],
+        metavar="S",
+        help="score asked of all three perspectives, or of following, preserving and quality in turn "
+        "(reward texts 'None'; default 5)",
+    )
+    asked.add_argument(
+        "--no-reward", action="store_true", help="ask for no reward: the model's learned null condition"
     )
     evaluate.add_argument("--max-side", type=int, default=512)
     evaluate.add_argument("--batch-size", type=int, default=8, help="edits of one size run together")
@@ -119,7 +131,8 @@ def eval_command(args: argparse.Namespace) -> int:
 
     try:
         judge = build_judge(args)
-    except ValueError as exc:
+        rewards = None if args.no_reward else asked_rewards(args.score)
+    except (ValueError, InvalidInputError) as exc:
         return fail(str(exc))
     settings = EditSettings(
         steps=args.steps,
@@ -129,7 +142,7 @@ def eval_command(args: argparse.Namespace) -> int:
         reward_guidance_scale=args.reward_guidance_scale,
         max_side=args.max_side,
         device=args.device or default_device(),
-        score=args.score,
+        rewards=rewards,
         batch_size=args.batch_size,
     )
     if settings.batch_size < 1:
@@ -149,6 +162,15 @@ def eval_command(args: argparse.Namespace) -> int:
         print(f"{result.failed} items could not be judged (see the errors in judgements.jsonl)")
         return EXIT_ITEMS_FAILED
     return 0
+
+
+def asked_rewards(scores: list[float]) -> Rewards:
+    """`--score S` asks S of every perspective; `--score F P Q` asks each its own."""
+    if len(scores) not in (1, len(PERSPECTIVES)):
+        raise ValueError(f"--score takes one score or {len(PERSPECTIVES)}, got {len(scores)}")
+    if len(scores) == 1:
+        scores = scores * len(PERSPECTIVES)
+    return Rewards(**dict(zip(PERSPECTIVES, scores, strict=True)))
 
 
 def compare_command(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ from tqdm.auto import tqdm
 
 from model import EditRequest, RewardEditPipeline, Rewards
 from model.image import prepare_image
-from model.rewards import MAX_SCORE
 
 from .batch import EditToJudge, Outcome, judge_with_progress, open_upright
 from .benchmark import CATEGORIES, BenchmarkItem, read_benchmark
@@ -33,9 +32,10 @@ RESULTS_MARKDOWN = "results.md"
 class EditSettings:
     """How each benchmark item is edited; every item uses the same seed, so results do not depend on order.
 
-    `score` is asked of all three perspectives (5, the best, as the paper evaluates; lower values
-    sweep the reward slider), with every reward text "None". `batch_size` edits of one size run
-    together (the same images as one at a time, faster).
+    `rewards` is what every edit asks for: the best (5/5/5, texts "None"), as the paper evaluates;
+    lower scores sweep the reward sliders; None asks for no reward (the learned null condition), to
+    see what the same model does untold. `batch_size` edits of one size run together (the same
+    images as one at a time, faster).
     """
 
     steps: int = 30
@@ -45,14 +45,14 @@ class EditSettings:
     reward_guidance_scale: float = 1.0
     max_side: int = 512
     device: str = "cpu"
-    score: float = MAX_SCORE
+    rewards: Rewards | None = field(default_factory=Rewards)
     batch_size: int = 8
 
     def request(self, item: BenchmarkItem) -> EditRequest:
         return EditRequest(
             source_image(item, self),
             item.instruction,
-            Rewards(following=self.score, preserving=self.score, quality=self.score),
+            self.rewards,
             self.guidance_scale,
             self.image_guidance_scale,
             self.reward_guidance_scale,

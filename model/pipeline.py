@@ -32,11 +32,15 @@ class RewardEditPipelineOutput:
 
 @dataclass(frozen=True)
 class EditRequest:
-    """One edit: what `RewardEditPipeline.__call__` takes, as a unit `edit_batch` can stack."""
+    """One edit: what `RewardEditPipeline.__call__` takes, as a unit `edit_batch` can stack.
+
+    `rewards` None asks for no reward: the learned null condition, which stands for unlabelled rows
+    and dropped rewards in training, so the model edits as one trained without rewards would.
+    """
 
     image: Image.Image
     instruction: str
-    rewards: Rewards = field(default_factory=Rewards)
+    rewards: Rewards | None = field(default_factory=Rewards)
     guidance_scale: float = 7.5
     image_guidance_scale: float = 1.5
     reward_guidance_scale: float = 1.0
@@ -45,8 +49,10 @@ class EditRequest:
     def check(self) -> None:
         if not isinstance(self.instruction, str) or not self.instruction.strip():
             raise InvalidInputError("instruction must be a non-empty string")
-        if not isinstance(self.rewards, Rewards):
-            raise InvalidInputError(f"rewards must be a Rewards instance, got {type(self.rewards).__name__}")
+        if self.rewards is not None and not isinstance(self.rewards, Rewards):
+            raise InvalidInputError(
+                f"rewards must be a Rewards instance or None, got {type(self.rewards).__name__}"
+            )
         for name in ("guidance_scale", "image_guidance_scale", "reward_guidance_scale"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -113,7 +119,7 @@ class RewardEditPipeline:
         self,
         image: Image.Image,
         instruction: str,
-        rewards: Rewards | None = None,
+        rewards: Rewards | None = Rewards(),
         num_inference_steps: int = 30,
         guidance_scale: float = 7.5,
         image_guidance_scale: float = 1.5,
@@ -122,10 +128,11 @@ class RewardEditPipeline:
         max_side: int = DEFAULT_MAX_SIDE,
         callback: StepCallback | None = None,
     ) -> RewardEditPipelineOutput:
+        """One edit; `rewards` None asks for no reward (see EditRequest)."""
         request = EditRequest(
             image,
             instruction,
-            Rewards() if rewards is None else rewards,
+            rewards,
             guidance_scale,
             image_guidance_scale,
             reward_guidance_scale,
@@ -166,17 +173,21 @@ class RewardEditPipeline:
         batch = len(requests)
         use_reward_guidance = any(request.reward_guidance_scale != 1.0 for request in requests)
 
-        prompts = [r.instruction for r in requests] + [""] + [r.rewards.prompt() for r in requests]
+        rewards = [r.rewards or Rewards() for r in requests]  # placeholders where the null reward goes
+        prompts = [r.instruction for r in requests] + [""] + [r.prompt() for r in rewards]
         states = self.encode_text(prompts)
         instruction_states, empty_states = states[:batch], states[batch : batch + 1].expand(batch, -1, -1)
-        scores = torch.tensor([r.rewards.scores for r in requests], device=self.device)
+        scores = torch.tensor([r.scores for r in rewards], device=self.device)
         reward_condition = c.reward.condition(states[batch + 1 :], scores)
+        null_condition = c.reward.null(batch).to(reward_condition.dtype)
+        no_reward = torch.tensor([r.rewards is None for r in requests], device=self.device)
+        reward_condition = torch.where(no_reward[:, None, None], null_condition, reward_condition)
         # Branch-major, in diffusers' order: [text+image, image only, neither] (+ [text+image, null reward]).
         text_states = [instruction_states, empty_states, empty_states]
         conditions = [reward_condition] * 3
         if use_reward_guidance:
             text_states.append(instruction_states)
-            conditions.append(c.reward.null(batch).to(reward_condition.dtype))
+            conditions.append(null_condition)
         text_states = torch.cat(text_states)
         conditions = torch.cat(conditions)
 

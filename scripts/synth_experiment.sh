@@ -8,9 +8,11 @@
 #   RUNS=/tmp/x SEEDS="0 1 2" JOBS=4 scripts/synth_experiment.sh
 #   PRESET=small32 DEVICE=cuda JOBS=4 BATCH=64 VAE_BATCH=32 VAE_STEPS=10000 BASE_STEPS=15000 \
 #       TRAIN_STEPS=2000 scripts/synth_experiment.sh    # on a GPU (docs/synthetic-experiment.md: sizing)
+#   BASE=ckpt scripts/synth_experiment.sh      # fine-tune the variants from ckpt (and use its VAE)
 set -euo pipefail
 
 RUNS=${RUNS:-runs/synth}
+BASE=${BASE:-}                   # a checkpoint to start the variants from, instead of training VAE and base
 PRESET=${PRESET:-small}          # small32 (32x32 latents) for GPUs
 SEEDS=${SEEDS:-"0 1"}
 JOBS=${JOBS:-2}                 # processes at once, one thread each
@@ -23,8 +25,9 @@ VAE_BATCH=${VAE_BATCH:-8}
 BATCH=${BATCH:+--batch-size $BATCH}  # both training stages; unset: the configs' 16
 DEVICE=${DEVICE:-cpu}            # where eval samples; training takes the GPU whenever there is one
 VARIANTS=(none score text score+text)
-read -ra SWEEP_SCORES <<< "${SWEEP_SCORES:-4 3 2 1 0}"   # asked of the first seed's score+text model
-read -ra REWARD_GUIDANCE <<< "${REWARD_GUIDANCE:-1.5 2}"
+# Asked of the first seed's score+text model; set empty to skip.
+read -ra SWEEP_SCORES <<< "${SWEEP_SCORES-4 3 2 1 0}"
+read -ra REWARD_GUIDANCE <<< "${REWARD_GUIDANCE-1.5 2}"
 export OMP_NUM_THREADS=1
 
 CONFIGS=$(dirname "$0")/../training/configs
@@ -43,19 +46,27 @@ mkdir -p "$RUNS"
 [[ -f $RUNS/data/manifest.jsonl ]] || rewardedit synth-data --out "$RUNS/data" --count "$DATA_COUNT" --seed 1 \
     --workers "$(nproc --all)"
 [[ -f $RUNS/bench/benchmark.json ]] || rewardedit synth-benchmark --out "$RUNS/bench" --count 504 --seed 99
+[[ -z $BASE || -f $BASE/model_index.json ]] || { echo "BASE=$BASE holds no checkpoint" >&2; exit 2; }
+VAE=${BASE:-$RUNS/vae}
+START=${BASE:-$RUNS/train/base/final}
 # vae/ is also written every 1000 steps on the way, so only this marker says the VAE is done.
-[[ -f $RUNS/vae.done ]] || { OMP_NUM_THREADS=$JOBS rewardedit train-vae --preset "$PRESET" \
+[[ -n $BASE || -f $RUNS/vae.done ]] || { OMP_NUM_THREADS=$JOBS rewardedit train-vae --preset "$PRESET" \
     --data "$RUNS/data/manifest.jsonl" --eval-data "$RUNS/bench/images" --out "$RUNS/vae" \
     --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" --learning-rate 1e-3 --log-every 250 --save-every 1000 \
     && touch "$RUNS/vae.done"; }
 
-[[ -f $RUNS/eval/ceiling/results.json ]] || rewardedit synth-ceiling --model "$RUNS/vae" \
+[[ -f $RUNS/eval/ceiling/results.json ]] || rewardedit synth-ceiling --model "$VAE" \
     --benchmark "$RUNS/bench" --out "$RUNS/eval/ceiling" > /dev/null
+# The bounds: a model that learned the noisy targets perfectly, untold and asked for 5/5/5.
+for targets in noisy noisy-5; do
+    [[ -f $RUNS/eval/$targets/results.json ]] || rewardedit synth-ceiling --model "$VAE" \
+        --benchmark "$RUNS/bench" --out "$RUNS/eval/$targets" --targets "$targets" > /dev/null
+done
 
 mkdir -p "$RUNS/train"
-ENCODINGS=$RUNS/train/encodings.pt  # the frozen encoders' outputs, written by the base run, read by the rest
-[[ -f $RUNS/train/base/final/model_index.json ]] || OMP_NUM_THREADS=$(nproc --all) rewardedit train \
-    --config "$CONFIGS/synth-base.yaml" --init "$RUNS/vae" --manifest "$RUNS/data/manifest.jsonl" \
+ENCODINGS=$RUNS/train/encodings.pt  # the frozen encoders' outputs, written by the first run, read by the rest
+[[ -f $START/model_index.json ]] || OMP_NUM_THREADS=$(nproc --all) rewardedit train \
+    --config "$CONFIGS/synth-base.yaml" --init "$VAE" --manifest "$RUNS/data/manifest.jsonl" \
     --out "$RUNS/train/base" --max-steps "$BASE_STEPS" $BATCH --encoding-cache-file "$ENCODINGS" \
     --resume > "$RUNS/train/base.log" 2>&1
 
@@ -63,7 +74,7 @@ for seed in $SEEDS; do
     for variant in "${VARIANTS[@]}"; do
         out=$RUNS/train/$variant-$seed
         [[ -f $out/final/model_index.json ]] || echo "rewardedit train --config $CONFIGS/synth.yaml" \
-            "--init $RUNS/train/base/final --manifest $RUNS/data/manifest.jsonl --out $out" \
+            "--init $START --manifest $RUNS/data/manifest.jsonl --out $out" \
             "--reward-inputs $variant --seed $seed --max-steps $TRAIN_STEPS $BATCH --encoding-cache-file $ENCODINGS" \
             "--resume > $out.log 2>&1"
     done
@@ -77,13 +88,14 @@ evaluate() {  # NAME MODEL [eval flags...]
 }
 first=${SEEDS%% *}
 {
-    evaluate base "$RUNS/train/base/final"
+    evaluate base "$START"
     for seed in $SEEDS; do
         for variant in "${VARIANTS[@]}"; do evaluate "$variant-$seed" "$RUNS/train/$variant-$seed/final"; done
     done
     for score in "${SWEEP_SCORES[@]}"; do
         evaluate "score+text-$first-score$score" "$RUNS/train/score+text-$first/final" --score "$score"
     done
+    evaluate "score+text-$first-noreward" "$RUNS/train/score+text-$first/final" --no-reward
     for scale in "${REWARD_GUIDANCE[@]}"; do
         evaluate "score+text-$first-rg$scale" "$RUNS/train/score+text-$first/final" --reward-guidance-scale "$scale"
     done
@@ -91,14 +103,20 @@ first=${SEEDS%% *}
 
 runs_of() { local v=$1 list=""; for s in $SEEDS; do list+="${list:+,}$RUNS/eval/$v-$s"; done; echo "$list"; }
 rewardedit compare --out "$RUNS/variants.md" "VAE round trip of the truth=$RUNS/eval/ceiling" \
+    "noisy data learned perfectly, no reward=$RUNS/eval/noisy" \
+    "noisy data learned perfectly, 5/5/5 asked=$RUNS/eval/noisy-5" \
     "base, before fine-tuning=$RUNS/eval/base" "no reward=$(runs_of none)" "score only=$(runs_of score)" \
     "text only=$(runs_of text)" "score + text=$(runs_of score+text)"
-sweep=()
+sweep=("no reward asked=$RUNS/eval/score+text-$first-noreward")
 for score in 5 "${SWEEP_SCORES[@]}"; do
     [[ $score == 5 ]] && dir=$RUNS/eval/score+text-$first || dir=$RUNS/eval/score+text-$first-score$score
     sweep+=("score $score=$dir")
 done
 rewardedit compare --out "$RUNS/score-sweep.md" "${sweep[@]}"
-guidance=("reward guidance 1=$RUNS/eval/score+text-$first")
-for scale in "${REWARD_GUIDANCE[@]}"; do guidance+=("reward guidance $scale=$RUNS/eval/score+text-$first-rg$scale"); done
-rewardedit compare --out "$RUNS/reward-guidance.md" "${guidance[@]}"
+if ((${#REWARD_GUIDANCE[@]})); then
+    guidance=("reward guidance 1=$RUNS/eval/score+text-$first")
+    for scale in "${REWARD_GUIDANCE[@]}"; do
+        guidance+=("reward guidance $scale=$RUNS/eval/score+text-$first-rg$scale")
+    done
+    rewardedit compare --out "$RUNS/reward-guidance.md" "${guidance[@]}"
+fi

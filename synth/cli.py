@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .targets import TARGETS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser(
@@ -22,11 +24,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data.set_defaults(func=data_command)
     ceiling = subparsers.add_parser(
         "synth-ceiling",
-        help="oracle-judge each benchmark item's exact edit after a round trip through a checkpoint's VAE",
+        help="oracle-judge each benchmark item's exact (or noisy) edit after a round trip through a VAE",
     )
-    ceiling.add_argument("--model", type=Path, required=True, help="checkpoint folder whose VAE to use")
+    ceiling.add_argument(
+        "--model", type=Path, help="checkpoint folder whose VAE to use (default: judge the pixels as drawn)"
+    )
     ceiling.add_argument("--benchmark", type=Path, required=True, help="synth benchmark folder")
     ceiling.add_argument("--out", type=Path, required=True, help="folder for images and results, as `eval`")
+    ceiling.add_argument(
+        "--targets",
+        choices=TARGETS,
+        default="exact",
+        help="the ground truth; a noisy target drawn as the training data draws it (a perfect model "
+        "without rewards); or one the labeller scored 5/5/5 (a perfect model asked for 5/5/5)",
+    )
+    ceiling.add_argument("--seed", type=int, default=0, help="draws the noisy targets")
     ceiling.set_defaults(func=ceiling_command)
     benchmark.set_defaults(func=benchmark_command)
 
@@ -77,7 +89,7 @@ def ceiling_command(args: argparse.Namespace) -> int:
     from .ceiling import evaluate_ceiling
 
     try:
-        evaluate_ceiling(args.model, args.benchmark, args.out)
+        evaluate_ceiling(args.model, args.benchmark, args.out, args.targets, args.seed)
     except (InputFileError, CheckpointError) as exc:
         return fail(str(exc))
     print((args.out / RESULTS_MARKDOWN).read_text(encoding="utf-8"), end="")

@@ -38,6 +38,7 @@ def requests(source_image: Image.Image) -> list[EditRequest]:
             reward_guidance_scale=2.5,
             generator=torch.Generator().manual_seed(1),
         ),
+        EditRequest(source_image, "make it blue", None, generator=torch.Generator().manual_seed(1)),
     ]
 
 
@@ -48,9 +49,9 @@ def test_batched_edits_match_the_same_edits_run_one_by_one(conditioned_pipe, sou
     ]
     for together, single in zip(batched, alone, strict=True):
         assert np.abs(pixels(together) - pixels(single)).max() <= 1
-    # The three differ from each other, so the comparison above could fail.
-    assert np.abs(pixels(batched[0]) - pixels(batched[2])).max() > 2
-    assert np.abs(pixels(batched[0]) - pixels(batched[1])).max() > 2
+    # They differ from each other, so the comparison above could fail.
+    for other in batched[1:]:
+        assert np.abs(pixels(batched[0]) - pixels(other)).max() > 2
 
 
 def test_call_is_a_batch_of_one(conditioned_pipe, source_image):
@@ -77,7 +78,23 @@ def test_one_request_with_reward_guidance_runs_four_branches_for_the_batch(condi
         conditioned_pipe.edit_batch(requests(source_image), num_inference_steps=2)
     finally:
         handle.remove()
-    assert batch_sizes == [4 * 3] * 2
+    assert batch_sizes == [4 * 4] * 2
+
+
+def test_no_reward_conditions_every_branch_on_the_learned_null_reward(conditioned_pipe, source_image):
+    conditions: list[torch.Tensor] = []
+    handle = conditioned_pipe.model.register_forward_hook(
+        lambda module, args, output: conditions.append(args[3])
+    )
+    no_reward = EditRequest(source_image, "make it blue", None, reward_guidance_scale=2.0)
+    try:
+        conditioned_pipe.edit_batch([no_reward, *requests(source_image)[:1]], num_inference_steps=1)
+    finally:
+        handle.remove()
+    null = conditioned_pipe.components.reward.null(1)[0]
+    branches = conditions[0].unflatten(0, (4, 2))  # [text+image, image, neither, null reward] x batch
+    assert all(torch.equal(branch[0], null) for branch in branches)
+    assert not torch.equal(branches[0, 1], null)  # the request beside it keeps its reward
 
 
 def test_edits_of_different_sizes_are_refused(conditioned_pipe, source_image):

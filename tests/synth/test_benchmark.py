@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from judge.benchmark import CATEGORIES, read_benchmark
-from model import load_components
+from model import Rewards, load_components
 from model.image import image_to_tensor, tensor_to_images
 from rewardedit.cli import main
 from synth.generate import write_benchmark
@@ -66,7 +66,39 @@ def test_eval_batches_give_the_images_of_one_by_one_edits(tmp_path: Path, tiny_c
         )
         assert np.abs(one - batched).max() <= 1
     settings = json.loads((tmp_path / "batch3/results.json").read_text())["settings"]
-    assert settings["batch_size"] == 3 and settings["score"] == 2.5
+    assert settings["batch_size"] == 3
+    assert [settings["rewards"][name] for name in ("following", "preserving", "quality")] == [2.5] * 3
+
+
+@pytest.mark.parametrize(
+    ("flags", "asked"),
+    [(["--score", "1", "2", "3"], Rewards(1, 2, 3).to_dict()), (["--no-reward"], None)],
+)
+def test_eval_asks_each_perspective_its_score_or_no_reward(tmp_path, tiny_checkpoint, flags, asked) -> None:
+    write_benchmark(tmp_path / "bench", 1, seed=2)
+    with pytest.raises(SystemExit) as exit_code:
+        main(
+            ["eval", "--model", str(tiny_checkpoint), "--benchmark", str(tmp_path / "bench"),
+             "--out", str(tmp_path / "eval"), "--judge", "oracle", "--steps", "1", "--device", "cpu", *flags]
+        )  # fmt: skip
+    assert exit_code.value.code == 0
+    rewards = json.loads((tmp_path / "eval/results.json").read_text())["settings"]["rewards"]
+    assert rewards == asked
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--score", "1", "2"], "one score or 3"), (["--score", "6"], "must be in [0, 5]")],
+)
+def test_eval_refuses_a_bad_score_before_editing(tmp_path, tiny_checkpoint, flags, message, capsys) -> None:
+    write_benchmark(tmp_path / "bench", 1, seed=2)
+    with pytest.raises(SystemExit) as exit_code:
+        main(
+            ["eval", "--model", str(tiny_checkpoint), "--benchmark", str(tmp_path / "bench"),
+             "--out", str(tmp_path / "eval"), "--judge", "oracle", *flags]
+        )  # fmt: skip
+    assert exit_code.value.code == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "eval").exists()
 
 
 def write_result(folder: Path, accuracy: float, score: float) -> Path:
@@ -122,4 +154,4 @@ def test_ceiling_judges_the_truth_after_a_vae_round_trip(tmp_path: Path, tiny_ch
     assert np.abs(np.asarray(written, dtype=int) - np.asarray(expected, dtype=int)).max() <= 1
     summary = json.loads((tmp_path / "ceiling/results.json").read_text())
     assert summary["failed"] == 0 and summary["table"]["all"]["count"] == 7
-    assert summary["model"].startswith("VAE round trip")
+    assert summary["model"].startswith("exact targets, VAE round trip")
