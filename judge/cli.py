@@ -6,9 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from model import Rewards
 from model.pipeline import default_device
-from model.rewards import PERSPECTIVES
+from model.rewards import PERSPECTIVES, Rewards
 from rewardedit.console import fail
 
 from .cache import default_cache_dir

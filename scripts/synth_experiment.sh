@@ -55,12 +55,12 @@ START=${BASE:-$RUNS/train/base/final}
     --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" --learning-rate 1e-3 --log-every 250 --save-every 1000 \
     && touch "$RUNS/vae.done"; }
 
-[[ -f $RUNS/eval/ceiling/results.json ]] || rewardedit synth-ceiling --model "$VAE" \
-    --benchmark "$RUNS/bench" --out "$RUNS/eval/ceiling" > /dev/null
-# The bounds: a model that learned the noisy targets perfectly, untold and asked for 5/5/5.
-for targets in noisy noisy-5; do
-    [[ -f $RUNS/eval/$targets/results.json ]] || rewardedit synth-ceiling --model "$VAE" \
-        --benchmark "$RUNS/bench" --out "$RUNS/eval/$targets" --targets "$targets" > /dev/null
+# The ceiling (exact edits through the VAE), then the bounds: a model that learned the noisy
+# targets perfectly, untold (eval/noisy) and asked for 5/5/5 (eval/noisy-5).
+for targets in exact noisy noisy-5; do
+    name=${targets/exact/ceiling}
+    [[ -f $RUNS/eval/$name/results.json ]] || rewardedit synth-ceiling --model "$VAE" \
+        --benchmark "$RUNS/bench" --out "$RUNS/eval/$name" --targets "$targets" > /dev/null
 done
 
 mkdir -p "$RUNS/train"
