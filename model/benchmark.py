@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionInstructPix2PixPipeline
+from diffusers import StableDiffusionInstructPix2PixPipeline
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
@@ -100,7 +100,7 @@ def stock_pipeline(components: Components) -> StableDiffusionInstructPix2PixPipe
         text_encoder=components.text_encoder,
         tokenizer=components.tokenizer,
         unet=components.unet,
-        scheduler=EulerAncestralDiscreteScheduler.from_config(components.scheduler.config),
+        scheduler=type(components.scheduler).from_config(components.scheduler.config),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
@@ -199,14 +199,13 @@ def unet_inputs(pipe: RewardEditPipeline, rows: int, resolution: int, steps: int
     generator = torch.Generator().manual_seed(0)
     sample = torch.randn((rows, c.unet.config.in_channels, latent, latent), generator=generator)
     c.scheduler.set_timesteps(steps, device=pipe.device)
-    rewards = Rewards()
-    text, reward_text = pipe.encode_text([INSTRUCTION, rewards.prompt()]).split(1)
-    condition = c.reward.condition(reward_text, torch.tensor([rewards.scores], device=pipe.device))
+    text = pipe.encode_text([INSTRUCTION])
+    condition = pipe.encode_rewards([Rewards()])
     return (
         sample.to(pipe.device, pipe.dtype),
         c.scheduler.timesteps[0],
         text.repeat(rows, 1, 1),
-        condition.repeat(rows, 1, 1),
+        condition.repeat(rows, *[1] * (condition.dim() - 1)),
     )
 
 

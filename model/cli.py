@@ -8,7 +8,17 @@ from pathlib import Path
 from rewardedit.console import fail
 
 from .errors import CheckpointError, InvalidInputError
-from .presets import PRESETS
+from .presets import PRESETS, REWARD_ARCHITECTURES
+from .schedulers import SAMPLERS
+
+
+def add_scheduler_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scheduler",
+        choices=list(SAMPLERS),
+        default=None,
+        help="sampler (default: the one the checkpoint's scheduler/ folder names)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,10 +28,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     make.add_argument("out_dir", type=Path, metavar="OUT_DIR")
     make.add_argument("--preset", choices=sorted(PRESETS), required=True)
     make.add_argument("--seed", type=int, default=0)
+    make.add_argument(
+        "--reward-architecture",
+        choices=REWARD_ARCHITECTURES,
+        default="rewardedit",
+        help="reward condition: ours (zero-initialised) or the paper's released one",
+    )
     make.set_defaults(func=make_model_command)
 
     export = subparsers.add_parser(
-        "export-model", help="rewrite a checkpoint folder with its weights in another dtype (fp16 halves it)"
+        "export-model",
+        help="rewrite any folder --model reads (ours, a plain InstructPix2Pix, the released "
+        "Reward-InsPix2Pix) as our checkpoint layout, its weights in another dtype (fp16 halves it)",
     )
     export.add_argument("model", type=Path, metavar="MODEL", help="checkpoint folder to read")
     export.add_argument("out_dir", type=Path, metavar="OUT_DIR")
@@ -40,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     edit.add_argument("--guidance-scale", type=float, default=7.5)
     edit.add_argument("--image-guidance-scale", type=float, default=1.5)
     edit.add_argument("--reward-guidance-scale", type=float, default=1.0)
+    add_scheduler_argument(edit)
     edit.add_argument("--seed", type=int, default=0)
     edit.add_argument("--max-side", type=int, default=512)
     edit.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -77,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def make_model_command(args: argparse.Namespace) -> int:
     from .presets import make_model
 
-    path = make_model(args.preset, args.out_dir, seed=args.seed)
+    path = make_model(args.preset, args.out_dir, seed=args.seed, reward_architecture=args.reward_architecture)
     print(f"wrote {args.preset} checkpoint to {path}")
     return 0
 
@@ -131,6 +150,7 @@ def edit_command(args: argparse.Namespace) -> int:
                 generator=torch.Generator().manual_seed(args.seed),
                 max_side=args.max_side,
                 callback=lambda step, total: bar.update(step - bar.n),
+                scheduler=args.scheduler,
             )
     except (InvalidInputError, CheckpointError) as exc:
         return fail(str(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ from .checkpoint import Components, load_components, save_components
 from .errors import EditCanceled, InvalidInputError, NonFiniteImageError
 from .image import DEFAULT_MAX_SIDE, image_to_tensor, prepare_image, tensor_to_images
 from .rewards import Rewards
+from .schedulers import build_scheduler, check_sampler
 from .text import tokenize
 from .unet import RewardEditUNet
 
@@ -127,8 +129,9 @@ class RewardEditPipeline:
         generator: torch.Generator | None = None,
         max_side: int = DEFAULT_MAX_SIDE,
         callback: StepCallback | None = None,
+        scheduler: str | None = None,
     ) -> RewardEditPipelineOutput:
-        """One edit; `rewards` None asks for no reward (see EditRequest)."""
+        """One edit; `rewards` None asks for no reward (see EditRequest), `scheduler` names a sampler."""
         request = EditRequest(
             image,
             instruction,
@@ -138,7 +141,7 @@ class RewardEditPipeline:
             reward_guidance_scale,
             generator,
         )
-        return self.edit_batch([request], num_inference_steps, max_side, callback)
+        return self.edit_batch([request], num_inference_steps, max_side, callback, scheduler)
 
     @torch.no_grad()
     def edit_batch(
@@ -147,11 +150,13 @@ class RewardEditPipeline:
         num_inference_steps: int = 30,
         max_side: int = DEFAULT_MAX_SIDE,
         callback: StepCallback | None = None,
+        scheduler: str | None = None,
     ) -> RewardEditPipelineOutput:
         """Run edits of one size together; each gives what it would alone (up to float rounding).
 
         Every request keeps its own instruction, reward, guidance scales and generator (its initial
-        noise and each ancestral step's noise are drawn from it alone).
+        noise and each ancestral step's noise are drawn from it alone). `scheduler` names a sampler
+        (`model.schedulers.SAMPLERS`); None samples with the checkpoint's own scheduler.
         """
         if not requests:
             raise InvalidInputError("edit_batch needs at least one request")
@@ -165,29 +170,28 @@ class RewardEditPipeline:
             )
         for request in requests:
             request.check()
+        c = self.components
+        check_sampler(scheduler, c.scheduler)
+        if not c.reward.has_null_condition and any(
+            r.rewards is None or r.reward_guidance_scale != 1.0 for r in requests
+        ):
+            c.reward.null(len(requests))  # raises: says why this checkpoint cannot
         sources = [image_to_tensor(prepare_image(request.image, max_side)) for request in requests]
         if len({tuple(source.shape) for source in sources}) > 1:
             raise InvalidInputError("edits batched together must have the same size after resizing")
-        c = self.components
-        scheduler = c.scheduler
+        scheduler = build_scheduler(c.scheduler, scheduler)
         batch = len(requests)
         use_reward_guidance = any(request.reward_guidance_scale != 1.0 for request in requests)
 
-        rewards = [r.rewards or Rewards() for r in requests]  # placeholders where the null reward goes
-        prompts = [r.instruction for r in requests] + [""] + [r.prompt() for r in rewards]
-        states = self.encode_text(prompts)
-        instruction_states, empty_states = states[:batch], states[batch : batch + 1].expand(batch, -1, -1)
-        scores = torch.tensor([r.scores for r in rewards], device=self.device)
-        reward_condition = c.reward.condition(states[batch + 1 :], scores)
-        null_condition = c.reward.null(batch).to(reward_condition.dtype)
-        no_reward = torch.tensor([r.rewards is None for r in requests], device=self.device)
-        reward_condition = torch.where(no_reward[:, None, None], null_condition, reward_condition)
+        states = self.encode_text([r.instruction for r in requests] + [""])
+        instruction_states, empty_states = states[:batch], states[batch:].expand(batch, -1, -1)
+        reward_condition = self.encode_rewards([r.rewards for r in requests])
         # Branch-major, in diffusers' order: [text+image, image only, neither] (+ [text+image, null reward]).
         text_states = [instruction_states, empty_states, empty_states]
         conditions = [reward_condition] * 3
         if use_reward_guidance:
             text_states.append(instruction_states)
-            conditions.append(null_condition)
+            conditions.append(c.reward.null(batch).to(reward_condition.dtype))
         text_states = torch.cat(text_states)
         conditions = torch.cat(conditions)
 
@@ -207,6 +211,9 @@ class RewardEditPipeline:
             device=self.device,
         )[:, :, None, None, None].unbind(1)
         generators = self._generators(requests)
+        # Only stochastic samplers take a generator (diffusers' pipelines ask the signature too).
+        stochastic = "generator" in inspect.signature(scheduler.step).parameters
+        step_kwargs = {"generator": generators} if stochastic else {}
         scheduler.set_timesteps(num_inference_steps, device=self.device)
         shape = (batch, c.vae.config.latent_channels, *source_latents.shape[-2:])
         latents = randn_tensor(shape, generator=generators, device=self.device, dtype=torch.float32)
@@ -218,7 +225,7 @@ class RewardEditPipeline:
             model_input = torch.cat([model_input, image_latents], dim=1)
             noise = self.model(model_input, t, text_states, conditions)
             noise_pred = self.combine_guidance(noise.unflatten(0, (branches, batch)).float(), *scales)
-            latents = scheduler.step(noise_pred, t, latents, generator=generators, return_dict=False)[0]
+            latents = scheduler.step(noise_pred, t, latents, **step_kwargs, return_dict=False)[0]
             if callback is not None and callback(step + 1, total) is False:
                 raise EditCanceled(step + 1, total)
         return RewardEditPipelineOutput(images=tensor_to_images(self.decode(latents)))
@@ -251,6 +258,20 @@ class RewardEditPipeline:
         if noise.shape[0] == 4:
             combined = combined + (reward_guidance_scale - 1.0) * (text - noise[3])
         return combined
+
+    def encode_rewards(self, rewards: Sequence[Rewards | None]) -> torch.Tensor:
+        """c_R for each request; None gets the learned null reward (where the checkpoint has one)."""
+        reward = self.components.reward
+        given = [r or Rewards() for r in rewards]  # placeholders where the null reward goes
+        ids = tokenize(self.components.tokenizer, [reward.prompt(r) for r in given]).to(self.device)
+        features = reward.text_features(self.components.text_encoder(ids)).to(self.dtype)
+        scores = torch.tensor([r.scores for r in given], device=self.device)
+        condition = reward.condition(features, scores)
+        no_reward = torch.tensor([r is None for r in rewards], device=self.device)
+        if not no_reward.any():
+            return condition
+        null = reward.null(len(rewards)).to(condition.dtype)
+        return torch.where(no_reward.view(-1, *[1] * (condition.dim() - 1)), null, condition)
 
     def encode_text(self, prompts: list[str]) -> torch.Tensor:
         """Frozen text encoder's last hidden states for the prompts, 77 tokens each."""

@@ -15,6 +15,7 @@ from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, UNet2DCond
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from .checkpoint import Components, save_components
+from .release_reward_model import ReleaseRewardConditionModel
 from .reward_model import RewardConditionModel
 from .vocab import write_vocab_files
 
@@ -202,15 +203,34 @@ PRESETS: dict[str, Callable[[CLIPTokenizer], Components]] = {
 }
 
 
-def build_preset(name: str, seed: int = 0) -> Components:
-    """Randomly initialised components of a preset, reproducible from seed; no network access."""
+# The reward-condition architectures a preset can carry (`RewardCondition.architecture`).
+REWARD_ARCHITECTURES = (RewardConditionModel.architecture, ReleaseRewardConditionModel.architecture)
+
+
+def build_preset(name: str, seed: int = 0, reward_architecture: str = "rewardedit") -> Components:
+    """Randomly initialised components of a preset, reproducible from seed; no network access.
+
+    `reward_architecture` "reward-inspix2pix" swaps our reward condition for the paper's released
+    one (randomly initialised, as the release has no zero init), e.g. to measure its cost.
+    """
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    if reward_architecture not in REWARD_ARCHITECTURES:
+        raise ValueError(
+            f"unknown reward architecture {reward_architecture!r}; "
+            f"choose from {', '.join(REWARD_ARCHITECTURES)}"
+        )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return PRESETS[name](_tokenizer())
+        components = PRESETS[name](_tokenizer())
+        if reward_architecture == ReleaseRewardConditionModel.architecture:
+            text_dim = components.text_encoder.config.hidden_size
+            components.reward = ReleaseRewardConditionModel.for_unet(components.unet.config, text_dim)
+        return components
 
 
-def make_model(name: str, out_dir: str | Path, seed: int = 0) -> Path:
+def make_model(
+    name: str, out_dir: str | Path, seed: int = 0, reward_architecture: str = "rewardedit"
+) -> Path:
     """Write a preset checkpoint folder (the `rewardedit make-model` command)."""
-    return save_components(build_preset(name, seed), out_dir)
+    return save_components(build_preset(name, seed, reward_architecture), out_dir)

@@ -1,4 +1,5 @@
-"""The reward modules: the paper's multi-reward condition (MRC), reward encoder and per-block biases.
+"""Our reward condition, as the paper describes it: the multi-reward condition (MRC), a reward encoder
+after `conv_in` and per-block biases, with zero-initialised outputs and a learned null reward.
 
 They live in one diffusers `ModelMixin` so a checkpoint's `reward/` folder is a plain
 `config.json` + safetensors pair, saved and loaded by the same code as every other component.
@@ -10,9 +11,11 @@ import math
 
 import torch
 import torch.nn.functional as F
-from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.modeling_utils import ModelMixin
+from diffusers.configuration_utils import register_to_config
 from torch import nn
+
+from .reward_condition import RewardCondition
+from .rewards import NO_PROBLEM, PERSPECTIVES, Rewards
 
 TEXT_TYPE, SCORE_TYPE = 0, 1
 
@@ -85,7 +88,7 @@ class RewardEncoderBlock(nn.Module):
         return tokens.transpose(1, 2).reshape(batch, channels, height, width)
 
 
-class RewardConditionModel(ModelMixin, ConfigMixin):
+class RewardConditionModel(RewardCondition):
     """Builds c_R from scores and reward-text states, and injects it into a U-Net's activations.
 
     `block_channels` lists the output channels of every U-Net block in execution order
@@ -94,7 +97,9 @@ class RewardConditionModel(ModelMixin, ConfigMixin):
     no reward): the condition then ignores it, so every variant trains the same modules.
     """
 
-    config_name = "config.json"
+    architecture = "rewardedit"
+    text_output = "last_hidden_state"
+    has_null_condition = True
 
     @register_to_config
     def __init__(
@@ -138,6 +143,17 @@ class RewardConditionModel(ModelMixin, ConfigMixin):
             **kwargs,
         )
 
+    def check_unet(self, unet) -> None:
+        if len(self.block_biases) != len(unet.down_blocks) + 1 + len(unet.up_blocks):
+            raise ValueError("reward model's block_channels do not match the U-Net's blocks")
+
+    def prompt(self, rewards: Rewards) -> str:
+        """The paper's Concat[T_f, T_p, T_q], each text named by its perspective."""
+        texts = (rewards.following_text, rewards.preserving_text, rewards.quality_text)
+        return "; ".join(
+            f"{name}: {text.strip() or NO_PROBLEM}" for name, text in zip(PERSPECTIVES, texts, strict=True)
+        )
+
     def condition(self, text_states: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         """c_R = concat[E_t, E_s] + type embedding; text_states (B, T, D), scores (B, 3) -> (B, T + S, D)."""
         expected = self.config.num_text_tokens
@@ -156,7 +172,10 @@ class RewardConditionModel(ModelMixin, ConfigMixin):
         """The learned "no reward given" condition c_R^0, for reward dropout and reward guidance."""
         return self.null_condition.unsqueeze(0).expand(batch_size, -1, -1)
 
-    def pooled_biases(self, condition: torch.Tensor) -> list[torch.Tensor]:
+    def after_conv_in(self, hidden: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return self.encoder(hidden, condition)
+
+    def after_blocks(self, condition: torch.Tensor) -> list[torch.Tensor]:
         """Linear2_i(pooled c_R) for every block, shaped (B, C_i, 1, 1) to add per channel."""
         num_text = self.config.num_text_tokens
         pooled = torch.cat([condition[:, :num_text].mean(1), condition[:, num_text:].mean(1)], dim=-1)

@@ -46,12 +46,5 @@ class Rewards:
     def scores(self) -> tuple[float, float, float]:
         return (self.following, self.preserving, self.quality)
 
-    def prompt(self) -> str:
-        """The three texts joined into one text-encoder prompt (the paper's Concat[T_f, T_p, T_q])."""
-        texts = (self.following_text, self.preserving_text, self.quality_text)
-        return "; ".join(
-            f"{name}: {text.strip() or NO_PROBLEM}" for name, text in zip(PERSPECTIVES, texts, strict=True)
-        )
-
     def to_dict(self) -> dict[str, float | str]:
         return asdict(self)

@@ -1,9 +1,9 @@
-"""The reward-conditioned U-Net: a diffusers UNet2DConditionModel plus RewardConditionModel.
+"""The reward-conditioned U-Net: a diffusers UNet2DConditionModel plus a reward condition.
 
 The forward pass follows UNet2DConditionModel.forward for the Stable Diffusion / InstructPix2Pix
-configuration, with two additions: the reward encoder right after `conv_in`, and a per-channel
-reward bias after every down, mid and up block. With zero-initialised reward modules the output
-equals the plain U-Net's.
+configuration and lets the reward condition act at its three places (`RewardCondition`): the time
+embedding, right after `conv_in`, and after every down, mid and up block. With our zero-initialised
+reward modules the output equals the plain U-Net's.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 from diffusers import UNet2DConditionModel
 from torch import nn
 
-from .reward_model import RewardConditionModel
+from .reward_condition import RewardCondition
 
 _UNSUPPORTED = ("class_embed_type", "addition_embed_type", "encoder_hid_dim_type")
 
@@ -20,15 +20,14 @@ _UNSUPPORTED = ("class_embed_type", "addition_embed_type", "encoder_hid_dim_type
 class RewardEditUNet(nn.Module):
     """One module holding the trainable parts (U-Net + reward modules), for sampling and training."""
 
-    def __init__(self, unet: UNet2DConditionModel, reward: RewardConditionModel) -> None:
+    def __init__(self, unet: UNet2DConditionModel, reward: RewardCondition) -> None:
         super().__init__()
         for key in _UNSUPPORTED:
             if unet.config.get(key) is not None:
                 raise ValueError(
                     f"U-Net config sets {key}={unet.config.get(key)!r}, which RewardEdit does not support"
                 )
-        if len(reward.block_biases) != len(unet.down_blocks) + 1 + len(unet.up_blocks):
-            raise ValueError("reward model's block_channels do not match the U-Net's blocks")
+        reward.check_unet(unet)
         self.unet = unet
         self.reward = reward
 
@@ -47,12 +46,19 @@ class RewardEditUNet(nn.Module):
         up_factor = 2**unet.num_upsamplers
         forward_upsample_size = any(dim % up_factor for dim in sample.shape[-2:])
 
+        reward = self.reward
         emb = unet.time_embedding(unet.get_time_embed(sample=sample, timestep=timestep), None)
+        reward_emb = reward.time_embedding(reward_condition)
+        if reward_emb is not None:
+            emb = emb + reward_emb
         if unet.time_embed_act is not None:
             emb = unet.time_embed_act(emb)
-        biases = iter(self.reward.pooled_biases(reward_condition))
+        biases = reward.after_blocks(reward_condition)
+        if biases is None:
+            biases = [None] * (len(unet.down_blocks) + 1 + len(unet.up_blocks))
+        biases = iter(biases)
 
-        sample = self.reward.encoder(unet.conv_in(sample), reward_condition)
+        sample = reward.after_conv_in(unet.conv_in(sample), reward_condition)
         residuals: tuple[torch.Tensor, ...] = (sample,)
         for block in unet.down_blocks:
             if getattr(block, "has_cross_attention", False):
@@ -61,7 +67,7 @@ class RewardEditUNet(nn.Module):
                 )
             else:
                 sample, res = block(hidden_states=sample, temb=emb)
-            sample = sample + next(biases)
+            sample = _biased(sample, next(biases))
             residuals += res
 
         if unet.mid_block is not None:
@@ -69,7 +75,7 @@ class RewardEditUNet(nn.Module):
                 sample = unet.mid_block(sample, emb, encoder_hidden_states=encoder_hidden_states)
             else:
                 sample = unet.mid_block(sample, emb)
-        sample = sample + next(biases)
+        sample = _biased(sample, next(biases))
 
         for i, block in enumerate(unet.up_blocks):
             res = residuals[-len(block.resnets) :]
@@ -88,8 +94,12 @@ class RewardEditUNet(nn.Module):
                 sample = block(
                     hidden_states=sample, temb=emb, res_hidden_states_tuple=res, upsample_size=upsample_size
                 )
-            sample = sample + next(biases)
+            sample = _biased(sample, next(biases))
 
         if unet.conv_norm_out is not None:
             sample = unet.conv_act(unet.conv_norm_out(sample))
         return unet.conv_out(sample)
+
+
+def _biased(sample: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return sample if bias is None else sample + bias

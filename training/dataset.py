@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,11 +42,16 @@ class ManifestDataset(Dataset):
         tokenizer: CLIPTokenizer,
         augmentation: Augmentation,
         seed: int,
+        reward_prompt: Callable[[Rewards], str],
         encoded: Container[int] = (),
     ) -> None:
-        """`encoded`: rows whose encodings are cached (a live view): their pixels are never read."""
+        """`reward_prompt`: the checkpoint's reward text format (`RewardCondition.prompt`).
+
+        `encoded`: rows whose encodings are cached (a live view): their pixels are never read.
+        """
         self.rows = rows
         self.tokenizer = tokenizer
+        self.reward_prompt = reward_prompt
         self.augmentation = augmentation
         self.seed = seed
         self.encoded = encoded
@@ -76,7 +81,7 @@ class ManifestDataset(Dataset):
             "source": source,
             "edited": edited,
             "input_ids": self.tokenize(row.instruction),
-            "reward_ids": self.tokenize(rewards.prompt()),
+            "reward_ids": self.tokenize(self.reward_prompt(rewards)),
             "scores": torch.tensor(rewards.scores, dtype=torch.float32),
             "has_reward": torch.tensor(row.rewards is not None),
             "index": torch.tensor(index),  # the key of the row's cached encodings

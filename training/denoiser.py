@@ -37,6 +37,6 @@ class RewardDenoiser(nn.Module):
             condition = reward.condition(reward_text_states, scores)
             if not use_reward.all():
                 null = reward.null(noisy_latents.shape[0]).to(condition.dtype)
-                condition = torch.where(use_reward[:, None, None], condition, null)
+                condition = torch.where(use_reward.view(-1, *[1] * (condition.dim() - 1)), condition, null)
         sample = torch.cat([noisy_latents, source_latents.to(noisy_latents.dtype)], dim=1)
         return self.net(sample, timesteps, text_states, condition)

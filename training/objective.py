@@ -19,6 +19,8 @@ from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 from transformers import CLIPTextModel
 
+from model.reward_condition import RewardCondition
+
 from .encoding_cache import EncodingCache, cached_rows, text_key
 
 # What the U-Net learns to output, as the checkpoint's scheduler config says (diffusers' names).
@@ -39,6 +41,7 @@ class EditObjective:
         self,
         vae: AutoencoderKL,
         text_encoder: CLIPTextModel,
+        reward: RewardCondition,
         noise_scheduler: DDPMScheduler,
         empty_ids: torch.Tensor,
         rates: DropoutRates,
@@ -52,6 +55,7 @@ class EditObjective:
             )
         self.vae = vae
         self.text_encoder = text_encoder
+        self.reward = reward
         self.noise_scheduler = noise_scheduler
         self.rates = rates
         self.autocast = autocast
@@ -69,8 +73,8 @@ class EditObjective:
             return {
                 "target": ((mean + std * noise) * self.vae.config.scaling_factor).float(),
                 "source": source,
-                "text": self._text_states(batch["input_ids"]),
-                "reward_text": self._text_states(batch["reward_ids"]),
+                "text": self._text_features(batch["input_ids"]),
+                "reward_text": self._text_features(batch["reward_ids"], self.reward),
             }
 
     def _posteriors(self, batch: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, ...]]:
@@ -85,10 +89,16 @@ class EditObjective:
         store = {} if self.cache is None else self.cache.posteriors
         return cached_rows(store, batch["index"].tolist(), encode)
 
-    def _text_states(self, ids: torch.Tensor) -> torch.Tensor:
+    def _text_features(self, ids: torch.Tensor, reward: RewardCondition | None = None) -> torch.Tensor:
+        """The encoder's last hidden states, or what `reward` reads of the encoder's output."""
         store = {} if self.cache is None else self.cache.texts
-        keys = [text_key(row) for row in ids.cpu().numpy()]
-        return torch.stack(cached_rows(store, keys, lambda rows: list(self.text_encoder(ids[rows])[0])))
+        output = "last_hidden_state" if reward is None else reward.text_output
+        # States keep their plain key (a text encodes alike as instruction or reward text).
+        prefix = "" if output == "last_hidden_state" else f"{output}:"
+        keys = [prefix + text_key(row) for row in ids.cpu().numpy()]
+        return torch.stack(
+            cached_rows(store, keys, lambda rows: list(getattr(self.text_encoder(ids[rows]), output)))
+        )
 
     def loss(
         self, model: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator

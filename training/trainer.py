@@ -81,6 +81,7 @@ class Trainer:
             )
         resume_from = latest_checkpoint(config.out) if config.resume else None
         self.components = components = self._load_components(resume_from)
+        self._check_null_reward(rows)
         for frozen in (components.vae, components.text_encoder):
             frozen.requires_grad_(False).eval().to(accelerator.device)
         if config.gradient_checkpointing:
@@ -108,6 +109,7 @@ class Trainer:
             components.tokenizer,
             Augmentation(config.resolution, config.random_flip, config.center_crop),
             config.seed,
+            components.reward.prompt,
             encoded=cache.posteriors if cache is not None else (),
         )
         self.sampler = StreamBatchSampler(
@@ -121,6 +123,7 @@ class Trainer:
         self.objective = EditObjective(
             components.vae,
             components.text_encoder,
+            components.reward,
             DDPMScheduler.from_config(components.scheduler.config),
             self.dataset.tokenize("")[None],
             DropoutRates(config.instruction_dropout, config.image_dropout, config.reward_dropout),
@@ -145,6 +148,16 @@ class Trainer:
                 use_texts=config.reward_inputs in ("score+text", "text"),
             )
         return components
+
+    def _check_null_reward(self, rows: list) -> None:
+        """A reward condition without a learned null reward (the release's) can train only on rewards."""
+        reward = self.components.reward
+        unlabelled = sum(row.rewards is None for row in rows)
+        if not reward.has_null_condition and (self.config.reward_dropout > 0 or unlabelled):
+            raise ConfigError(
+                f"the {reward.architecture} reward condition has no learned null reward: train it with "
+                f"--reward-dropout 0 on a manifest whose rows all have rewards ({unlabelled} have none)"
+            )
 
     def _encoding_cache(self) -> EncodingCache | None:
         config, c = self.config, self.components

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model import RewardEditPipeline, Rewards
+from model import RewardEditPipeline, Rewards, build_preset
 
 
 def rewardedit(*args: str) -> subprocess.CompletedProcess:
@@ -97,3 +97,65 @@ def test_bench_compares_with_stock_pipeline_and_writes_json(tmp_path):
     assert {"stock_diffusers", "rewardedit", "rewardedit_optimized_batch"} <= set(report["results"])
     assert report["results"]["rewardedit"]["output_finite"]
     assert report["latency_ratio"] > 0
+
+
+def test_export_model_converts_the_release_layout_to_ours(tmp_path, source_image):
+    from tests.model.release import write_release_folder
+
+    release = tmp_path / "stage2_reward_instruct_pix2pix"
+    write_release_folder(build_preset("tiny", seed=2), release)
+    exported = rewardedit("export-model", str(release), str(tmp_path / "ours"), "--dtype", "float32")
+    assert exported.returncode == 0, exported.stderr
+    reward_config = json.loads((tmp_path / "ours" / "reward" / "config.json").read_text())
+    assert reward_config["_class_name"] == "ReleaseRewardConditionModel"
+
+    def edited(folder) -> np.ndarray:
+        pipe = RewardEditPipeline.from_pretrained(folder)
+        out = pipe(
+            image=source_image,
+            instruction="make it blue",
+            rewards=Rewards(quality=2),
+            num_inference_steps=3,
+            generator=torch.Generator().manual_seed(0),
+        )
+        return np.asarray(out.images[0])
+
+    assert np.array_equal(edited(tmp_path / "ours"), edited(release))
+
+
+def test_edit_samples_with_the_scheduler_asked_for(tmp_path, source_image, tiny_checkpoint):
+    source_image.save(tmp_path / "in.png")
+    common = [
+        "edit",
+        str(tmp_path / "in.png"),
+        "--instruction",
+        "make it blue",
+        "--model",
+        str(tiny_checkpoint),
+    ]
+    result = rewardedit(
+        *common, "--out", str(tmp_path / "out.png"), "--steps", "3", "--scheduler", "dpmpp_2m"
+    )
+    assert result.returncode == 0, result.stderr
+    expected = RewardEditPipeline.from_pretrained(tiny_checkpoint)(
+        image=source_image,
+        instruction="make it blue",
+        num_inference_steps=3,
+        generator=torch.Generator().manual_seed(0),
+        scheduler="dpmpp_2m",
+    )
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), np.asarray(expected.images[0]))
+
+    unknown = rewardedit(*common, "--out", str(tmp_path / "x.png"), "--scheduler", "k_lms")
+    assert unknown.returncode == 2 and "euler_a" in unknown.stderr and not (tmp_path / "x.png").exists()
+
+
+def test_make_model_writes_the_released_reward_architecture(tmp_path):
+    made = rewardedit(
+        "make-model", "--preset", "tiny", str(tmp_path / "m"), "--reward-architecture", "reward-inspix2pix"
+    )
+    assert made.returncode == 0, made.stderr
+    assert (
+        RewardEditPipeline.from_pretrained(tmp_path / "m").components.reward.architecture
+        == "reward-inspix2pix"
+    )

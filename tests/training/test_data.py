@@ -16,9 +16,13 @@ from .helpers import LABELLED, make_dataset
 
 
 def dataset_of(manifest, resolution=32, **augmentation) -> ManifestDataset:
-    tokenizer = build_preset("tiny").tokenizer
+    components = build_preset("tiny")
     return ManifestDataset(
-        read_manifest(manifest), tokenizer, Augmentation(resolution, **augmentation), seed=0
+        read_manifest(manifest),
+        components.tokenizer,
+        Augmentation(resolution, **augmentation),
+        seed=0,
+        reward_prompt=components.reward.prompt,
     )
 
 
@@ -48,7 +52,7 @@ def test_texts_are_tokenized_as_the_pipeline_encodes_them(manifest):
     labelled, unlabelled = data[0, 0], data[1, 0]
     components = build_preset("tiny")
     pipe = RewardEditPipeline(components)
-    expected = pipe.encode_text(["invert the blue channel", LABELLED.prompt()])
+    expected = pipe.encode_text(["invert the blue channel", components.reward.prompt(LABELLED)])
     ids = torch.stack([labelled["input_ids"], labelled["reward_ids"]])
     torch.testing.assert_close(components.text_encoder(ids)[0], expected)
     assert labelled["scores"].tolist() == [2.0, 4.5, 3.0] and labelled["has_reward"]

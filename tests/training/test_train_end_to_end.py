@@ -12,9 +12,10 @@ from model import RewardEditPipeline, Rewards, build_preset, load_components
 from model.benchmark import stock_pipeline
 from rewardedit.cli import main
 from training import Trainer, load_config
+from training.config import ConfigError
 from training.state import STATE_FOLDER
 
-from .helpers import TINY_CONFIG, changed, snapshot, tiny_config
+from .helpers import TINY_CONFIG, changed, make_dataset, snapshot, tiny_config
 
 
 @pytest.mark.slow
@@ -80,3 +81,21 @@ def test_reward_inputs_ablation_is_saved_with_the_checkpoint(
     config = tiny_config(manifest, tmp_path / "run", reward_inputs=inputs, max_steps=1, validate_every=0)
     reward = load_components(Trainer(config).fit()).reward
     assert (reward.config.use_scores, reward.config.use_texts) == (use_scores, use_texts)
+
+
+def test_training_continues_the_released_reward_architecture(tmp_path):
+    from model.release_reward_model import ReleaseRewardConditionModel
+    from tests.model.release import write_release_folder
+
+    release = tmp_path / "stage2_reward_instruct_pix2pix"
+    write_release_folder(build_preset("tiny", seed=1), release)
+    labelled = make_dataset(tmp_path, count=4, labelled=True)
+    config = tiny_config(labelled, tmp_path / "run", preset=None, init=release, max_steps=2, validate_every=0)
+    with pytest.raises(ConfigError, match="no learned null reward"):
+        Trainer(config)  # tiny.yaml drops the reward of some samples: the release has no null reward
+
+    final = Trainer(config.model_copy(update={"reward_dropout": 0.0})).fit()
+    start, trained = load_components(release), load_components(final)
+    assert isinstance(trained.reward, ReleaseRewardConditionModel)
+    for part in ("add_embedding.", "text_linear2.", "ca.", "proj_deal."):
+        assert changed(snapshot(start.reward), snapshot(trained.reward), part), part

@@ -1,0 +1,78 @@
+"""Samplers: the checkpoint folder's own scheduler by default, others by name per request.
+
+Every sampler is one of diffusers' scheduler classes built from the checkpoint's own scheduler
+config, so it keeps the noise schedule (betas, prediction type, timestep spacing) the model was
+trained with; only the solver changes. The names are the ones A1111 and ComfyUI users know.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import diffusers
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
+
+from .errors import CheckpointError, InvalidInputError
+
+
+@dataclass(frozen=True)
+class Sampler:
+    scheduler_class: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+SAMPLERS: dict[str, Sampler] = {
+    "euler_a": Sampler("EulerAncestralDiscreteScheduler"),
+    "euler": Sampler("EulerDiscreteScheduler"),
+    "ddim": Sampler("DDIMScheduler"),
+    "dpmpp_2m": Sampler("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+    "dpmpp_2m_karras": Sampler(
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True},
+    ),
+    "unipc": Sampler("UniPCMultistepScheduler"),
+    "lcm": Sampler("LCMScheduler"),
+}
+# Sampling a model with LCM's few-step solver only works if it was distilled for it.
+NEEDS_OWN_SCHEDULER = {"lcm"}
+
+
+def sampler_names() -> list[str]:
+    return list(SAMPLERS)
+
+
+def check_sampler(name: str | None, own: SchedulerMixin | None = None) -> None:
+    """InvalidInputError unless `name` is a known sampler the model (with scheduler `own`) supports."""
+    if name is None:
+        return
+    if name not in SAMPLERS:
+        raise InvalidInputError(f"unknown scheduler {name!r}; choose from {', '.join(SAMPLERS)}")
+    own_class = type(own).__name__
+    if name in NEEDS_OWN_SCHEDULER and own is not None and own_class != SAMPLERS[name].scheduler_class:
+        raise InvalidInputError(
+            f"scheduler {name!r} needs a model distilled for it; this checkpoint samples with {own_class}"
+        )
+
+
+def build_scheduler(own: SchedulerMixin, name: str | None = None) -> SchedulerMixin:
+    """A fresh scheduler (they keep per-run state): the checkpoint's own, or `name` on its schedule."""
+    if name is None:
+        return type(own).from_config(own.config)
+    check_sampler(name, own)
+    sampler = SAMPLERS[name]
+    return getattr(diffusers, sampler.scheduler_class).from_config(own.config, **sampler.options)
+
+
+def load_scheduler(folder: Path) -> SchedulerMixin:
+    """The scheduler `scheduler/scheduler_config.json` names, as diffusers' pipelines load it."""
+    try:
+        name = json.loads((folder / "scheduler_config.json").read_text())["_class_name"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{str(folder)!r} holds no readable scheduler config: {exc}") from exc
+    cls = getattr(diffusers, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, SchedulerMixin)):
+        raise CheckpointError(f"{str(folder)!r} names {name!r}, which is not a diffusers scheduler")
+    return cls.from_pretrained(folder, local_files_only=True)
