@@ -65,6 +65,7 @@ PEAK_TFLOPS: tuple[tuple[str, float, str], ...] = (
 class BenchConfig:
     model: Path | None = None  # None: build `preset` into a temporary folder
     preset: str = "sd15"
+    reward_architecture: str = "rewardedit"  # of the preset: ours or the paper's released one
     resolution: int = 512
     steps: int = 30
     runs: int = 5
@@ -292,7 +293,9 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     device = resolve_device(config.device)
     compile_modules = config.compile if config.compile is not None else device.type == "cuda"
     with tempfile.TemporaryDirectory() as tmp:
-        model_path = config.model or make_model(config.preset, Path(tmp) / config.preset)
+        model_path = config.model or make_model(
+            config.preset, Path(tmp) / config.preset, reward_architecture=config.reward_architecture
+        )
         ours = RewardEditPipeline.from_pretrained(model_path, device=device)
     stock = stock_pipeline(ours.components)
     image = bench_image(config.resolution)
@@ -327,14 +330,18 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     bench.unet_call("stock_diffusers_batch", _stock_unet(ours), batched, flops["stock"] * batch)
     bench.unet_call("rewardedit_batch", ours.model, batched, flops["rewardedit"] * batch)
 
-    bench.variants(
-        Variant("stock_diffusers", "diffusers StableDiffusionInstructPix2PixPipeline, eager", run_stock),
-        Variant("rewardedit", "RewardEditPipeline, eager, reward guidance off", run_ours, "stock_diffusers"),
+    reward_guided = [
         Variant(
             "rewardedit_reward_guidance",
             f"RewardEditPipeline, eager, reward guidance {config.reward_guidance_scale:g} (4th branch)",
             lambda: run_ours(reward_guidance=config.reward_guidance_scale),
-        ),
+        )
+    ]
+    bench.variants(
+        Variant("stock_diffusers", "diffusers StableDiffusionInstructPix2PixPipeline, eager", run_stock),
+        Variant("rewardedit", "RewardEditPipeline, eager, reward guidance off", run_ours, "stock_diffusers"),
+        # Reward guidance needs a learned null reward, which the released architecture lacks.
+        *(reward_guided if ours.components.reward.has_null_condition else []),
         Variant(
             "rewardedit_batch", f"eager, one edit_batch of {batch}", lambda: run_ours(batch), "rewardedit"
         ),
@@ -370,6 +377,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
         "config": {**asdict(config), "model": str(config.model) if config.model else None},
         "device": device_name(device),
         "dtype": str(ours.dtype).removeprefix("torch."),
+        "reward_architecture": ours.components.reward.architecture,
         "versions": {
             "python": sys.version.split()[0],
             "torch": torch.__version__,
@@ -421,7 +429,8 @@ def format_markdown(result: dict[str, Any]) -> str:
     lines += [
         "",
         f"U-Net, one denoising step (3 guidance branches per request): {flops['stock'] / 1e9:.2f} GFLOP "
-        f"stock, {flops['rewardedit'] / 1e9:.2f} GFLOP with the reward modules, per request; GPU dense "
+        f"stock, {flops['rewardedit'] / 1e9:.2f} GFLOP with the {result['reward_architecture']} reward "
+        f"modules ({flops['rewardedit'] / flops['stock'] - 1:+.1%}), per request; GPU dense "
         f"FP16 peak: {_number(peak['tflops'], '.0f')} TFLOP/s ({peak['source']})",
         "",
         "| U-Net call | rows | median ms | TFLOP/s | of peak |",

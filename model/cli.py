@@ -71,6 +71,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--model", type=Path, default=None, help="checkpoint folder (default: build --preset)")
     bench.add_argument("--preset", choices=sorted(PRESETS), default="sd15")
+    bench.add_argument(
+        "--reward-architecture",
+        choices=REWARD_ARCHITECTURES,
+        default="rewardedit",
+        help="reward condition of the --preset model: ours or the paper's released one",
+    )
     bench.add_argument("--resolution", type=int, default=512)
     bench.add_argument("--steps", type=int, default=30)
     bench.add_argument("--runs", type=int, default=5, help="timed runs per variant")
@@ -171,6 +177,7 @@ def bench_command(args: argparse.Namespace) -> int:
             BenchConfig(
                 model=args.model,
                 preset=args.preset,
+                reward_architecture=args.reward_architecture,
                 resolution=args.resolution,
                 steps=args.steps,
                 runs=args.runs,

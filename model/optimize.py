@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -165,6 +165,8 @@ def compile_buckets(
     the modules get their eager forward back and the error propagates.
     """
     started = time.perf_counter()
+    if not pipe.components.reward.has_null_condition:
+        buckets = replace(buckets, reward_guidance=False)  # it refuses reward guidance
     # Dynamo gives up compiling a function after `cache_size_limit` shapes (8 by default).
     limit = len(buckets.sizes) * len(buckets.unet_rows)
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, limit)

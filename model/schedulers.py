@@ -3,6 +3,7 @@
 Every sampler is one of diffusers' scheduler classes built from the checkpoint's own scheduler
 config, so it keeps the noise schedule (betas, prediction type, timestep spacing) the model was
 trained with; only the solver changes. The names are the ones A1111 and ComfyUI users know.
+diffusers is imported on use: the API validates names without loading it.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import diffusers
-from diffusers.schedulers.scheduling_utils import SchedulerMixin
+from typing import TYPE_CHECKING, Any
 
 from .errors import CheckpointError, InvalidInputError
+
+if TYPE_CHECKING:
+    from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ def build_scheduler(own: SchedulerMixin, name: str | None = None) -> SchedulerMi
     """A fresh scheduler (they keep per-run state): the checkpoint's own, or `name` on its schedule."""
     if name is None:
         return type(own).from_config(own.config)
+    import diffusers
+
     check_sampler(name, own)
     sampler = SAMPLERS[name]
     return getattr(diffusers, sampler.scheduler_class).from_config(own.config, **sampler.options)
@@ -68,6 +71,9 @@ def build_scheduler(own: SchedulerMixin, name: str | None = None) -> SchedulerMi
 
 def load_scheduler(folder: Path) -> SchedulerMixin:
     """The scheduler `scheduler/scheduler_config.json` names, as diffusers' pipelines load it."""
+    import diffusers
+    from diffusers.schedulers.scheduling_utils import SchedulerMixin
+
     try:
         name = json.loads((folder / "scheduler_config.json").read_text())["_class_name"]
     except (OSError, ValueError, KeyError) as exc:

@@ -159,3 +159,18 @@ def test_make_model_writes_the_released_reward_architecture(tmp_path):
         RewardEditPipeline.from_pretrained(tmp_path / "m").components.reward.architecture
         == "reward-inspix2pix"
     )
+
+
+def test_bench_measures_the_released_architecture_without_reward_guidance(tmp_path):
+    result = rewardedit(
+        "bench", "--preset", "tiny", "--reward-architecture", "reward-inspix2pix", "--resolution", "64",
+        "--steps", "2", "--runs", "1", "--warmup", "0", "--device", "cpu", "--json", str(tmp_path / "b.json"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert report["reward_architecture"] == "reward-inspix2pix"
+    assert "rewardedit_reward_guidance" not in report["results"]
+    assert (
+        report["unet"]["flops_per_request_step"]["rewardedit"]
+        > report["unet"]["flops_per_request_step"]["stock"]
+    )

@@ -14,6 +14,7 @@ from PIL import Image, ImageOps
 from model import EditRequest, RewardEditPipeline, Rewards
 from model.benchmark import BenchConfig, format_markdown, gpu_peak, run_benchmark
 from model.optimize import Buckets, compile_buckets, default_batches, optimize, restore
+from model.presets import make_model
 
 from .helpers import pixels, randomize_rewards
 
@@ -156,3 +157,14 @@ def test_bench_compares_every_variant_with_spread_memory_and_flops(tiny_checkpoi
     assert report["process_peak_rss_gib"] > 0
     markdown = format_markdown(report)
     assert "| rewardedit_optimized_batch |" in markdown and "goal: at least 3x" in markdown
+
+
+def test_a_checkpoint_without_null_reward_compiles_without_the_reward_guided_shapes(tmp_path, source_image):
+    make_model("tiny", tmp_path / "release", reward_architecture="reward-inspix2pix")
+    pipe = fresh_pipe(tmp_path / "release")
+    expected = edit(pipe, source_image, requests=2)
+    optimize(pipe)
+    backend = CountingBackend()
+    compile_buckets(pipe, Buckets(sizes=((64, 64),), batches=(2,), reward_guidance=True), backend=backend)
+    assert backend.compiled == 2  # U-Net rows 6 (no 4th branch to warm up) and decoder batch 2
+    assert_close(edit(pipe, source_image, requests=2), expected)
