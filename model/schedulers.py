@@ -28,7 +28,9 @@ class Sampler:
 SAMPLERS: dict[str, Sampler] = {
     "euler_a": Sampler("EulerAncestralDiscreteScheduler"),
     "euler": Sampler("EulerDiscreteScheduler"),
-    "ddim": Sampler("DDIMScheduler"),
+    # DDIM clips its x0 estimate to [-1, 1] unless told not to: right for pixels, ruinous for latents
+    # (SD's own scheduler configs say clip_sample false; one derived from an Euler config would not).
+    "ddim": Sampler("DDIMScheduler", {"clip_sample": False}),
     "dpmpp_2m": Sampler("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
     "dpmpp_2m_karras": Sampler(
         "DPMSolverMultistepScheduler",

@@ -94,6 +94,20 @@ def test_samplers_keep_the_checkpoints_noise_schedule(name):
     assert build_scheduler(own, name) is not build_scheduler(own, name), "each edit gets a fresh scheduler"
 
 
+def test_ddim_never_clips_latents_to_the_pixel_range():
+    """DDIMScheduler clips x0 to [-1, 1] by default; built from an Euler config it must not."""
+    own = build_preset("small").scheduler
+    assert "clip_sample" not in own.config
+    ddim = build_scheduler(own, "ddim")
+    assert ddim.config.clip_sample is False
+    ddim.set_timesteps(4)
+    x0 = torch.full((1, 4, 2, 2), 3.0)  # a latent well outside [-1, 1]
+    t = ddim.timesteps[-1]
+    v = ddim.alphas_cumprod[t].sqrt() * torch.zeros_like(x0) - (1 - ddim.alphas_cumprod[t]).sqrt() * x0
+    sample = ddim.alphas_cumprod[t].sqrt() * x0  # x_t with zero noise
+    assert torch.allclose(ddim.step(v, t, sample).pred_original_sample, x0, atol=1e-4)
+
+
 def test_unknown_sampler_is_refused_with_the_list(ip2p_folder, source_image):
     pipe = RewardEditPipeline.from_pretrained(ip2p_folder)
     with pytest.raises(
