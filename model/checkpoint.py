@@ -25,6 +25,7 @@ from diffusers.utils import logging as diffusers_logging
 from safetensors import safe_open
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from .codec import PixelShuffleCodec
 from .errors import CheckpointError
 from .release_reward_model import ReleaseRewardConditionModel, is_release_key
 from .reward_condition import RewardCondition, reward_condition_class
@@ -43,13 +44,18 @@ MODEL_INDEX = {
     "text_encoder": ["transformers", "CLIPTextModel"],
     "tokenizer": ["transformers", "CLIPTokenizer"],
     "unet": ["diffusers", "UNet2DConditionModel"],
-    "vae": ["diffusers", "AutoencoderKL"],
+}
+# The autoencoders a `vae/` folder may hold, by the class its config names, with the library
+# model_index.json names for it (diffusers imports that module to load the pipeline itself).
+VAE_CLASSES: dict[str, tuple[str, type[AutoencoderKL | PixelShuffleCodec]]] = {
+    "AutoencoderKL": ("diffusers", AutoencoderKL),
+    "PixelShuffleCodec": ("model.codec", PixelShuffleCodec),
 }
 
 
 @dataclass
 class Components:
-    vae: AutoencoderKL
+    vae: AutoencoderKL | PixelShuffleCodec
     text_encoder: CLIPTextModel
     tokenizer: CLIPTokenizer
     unet: UNet2DConditionModel
@@ -77,7 +83,7 @@ def load_components(path: str | Path) -> Components:
         unet, release_weights = _load_unet(folder / "unet")
         text_encoder = _load_strict(CLIPTextModel, folder / "text_encoder")
         components = Components(
-            vae=_load_strict(AutoencoderKL, folder / "vae"),
+            vae=_load_strict(vae_class(folder / "vae"), folder / "vae"),
             text_encoder=text_encoder,
             tokenizer=CLIPTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True),
             unet=unet,
@@ -93,6 +99,20 @@ def load_components(path: str | Path) -> Components:
             f"{2 * components.vae.config.latent_channels} (noisy latent + source latent)"
         )
     return components
+
+
+def vae_class(folder: Path) -> type[AutoencoderKL | PixelShuffleCodec]:
+    """The autoencoder a `vae/` folder holds, from the class its config names."""
+    try:
+        name = json.loads((folder / "config.json").read_text())["_class_name"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{str(folder)!r} holds no readable VAE config: {exc}") from exc
+    if name not in VAE_CLASSES:
+        raise CheckpointError(
+            f"{str(folder)!r} holds an autoencoder of unknown class {name!r}; "
+            f"this version reads {', '.join(VAE_CLASSES)}"
+        )
+    return VAE_CLASSES[name][1]
 
 
 def _load_strict(cls, folder: Path):
@@ -178,6 +198,7 @@ def save_components(components: Components, path: str | Path) -> Path:
     index = {
         **MODEL_INDEX,
         "scheduler": ["diffusers", type(components.scheduler).__name__],
+        "vae": [VAE_CLASSES[type(components.vae).__name__][0], type(components.vae).__name__],
         "_diffusers_version": _diffusers_version(),
     }
     (folder / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")

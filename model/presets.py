@@ -1,7 +1,7 @@
 """Randomly initialised checkpoints built offline.
 
-`tiny` is for tests, `small` (and `small32`, for GPUs) for experiments on the 64 px synthetic editing
-world (synth/), and `sd15` for GPU benchmarks.
+`tiny` is for tests, `pixel` (and the older `small`, `small32`) for experiments on the 64 px
+synthetic editing world (synth/), and `sd15` for GPU benchmarks.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, UNet2DCond
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from .checkpoint import Components, save_components
+from .codec import PixelShuffleCodec
 from .release_reward_model import ReleaseRewardConditionModel
 from .reward_model import RewardConditionModel
 from .vocab import write_vocab_files
@@ -103,9 +104,11 @@ def _build_tiny(tokenizer: CLIPTokenizer) -> Components:
 
 
 def _synth_components(
-    tokenizer: CLIPTokenizer, unet: UNet2DConditionModel, vae_channels: tuple[int, ...]
+    tokenizer: CLIPTokenizer,
+    unet: UNet2DConditionModel,
+    vae: Callable[[int], AutoencoderKL | PixelShuffleCodec],
 ) -> Components:
-    """A 64 px synthetic-world checkpoint around `unet`, its VAE giving the latents the U-Net takes.
+    """A 64 px synthetic-world checkpoint around `unet`; `vae(latent channels)` gives the latents it takes.
 
     v-prediction: a U-Net trained from scratch for minutes still gives structured samples, where an
     epsilon-predicting one leaves its last steps' errors as visible noise.
@@ -119,32 +122,81 @@ def _synth_components(
         num_attention_heads=4,
         projection_dim=128,
     )
-    latent_channels = unet.config.out_channels
-    vae = _vae(
-        vae_channels, layers_per_block=1, norm_num_groups=8, sample_size=64, latent_channels=latent_channels
-    )
+    autoencoder = vae(unet.config.out_channels)
     reward = RewardConditionModel.for_unet(unet.config, 128, num_score_tokens=2, score_frequency_dim=32)
-    return Components(vae, text_encoder, tokenizer, unet, _scheduler("v_prediction"), reward)
+    return Components(autoencoder, text_encoder, tokenizer, unet, _scheduler("v_prediction"), reward)
 
 
-def _synth_unet(sample_size: int, latent_channels: int, plain_levels: int) -> UNet2DConditionModel:
-    """`plain_levels` convolution-only levels, then attention at the 8x8 and 4x4 levels.
+def _synth_vae(block_out_channels: tuple[int, ...]) -> Callable[[int], AutoencoderKL]:
+    return lambda latent_channels: _vae(
+        block_out_channels,
+        layers_per_block=1,
+        norm_num_groups=8,
+        sample_size=64,
+        latent_channels=latent_channels,
+    )
+
+
+def _synth_unet(sample_size: int, latent_channels: int, widths: tuple[int, ...]) -> UNet2DConditionModel:
+    """Convolution-only levels, then attention at the last two (8x8 and 4x4); `widths` per level.
+
+    Where the latents are pixels, the first level needs at least the input's channels (noisy and
+    source latents), or a cell cannot carry what it must reproduce.
 
     Attention starts at 8x8 (one cell per 8 px of a 64 px image, enough to find a named shape or
     corner): at 16x16 (256 tokens) it took half of a CPU training step.
     """
+    plain_levels = len(widths) - 2
     return UNet2DConditionModel(
         sample_size=sample_size,
         in_channels=2 * latent_channels,
         out_channels=latent_channels,
         layers_per_block=1,
-        block_out_channels=(32, 64, 128, 128)[: plain_levels + 2],
+        block_out_channels=widths,
         norm_num_groups=16,
         down_block_types=("DownBlock2D",) * plain_levels + ("CrossAttnDownBlock2D",) * 2,
         up_block_types=("CrossAttnUpBlock2D",) * 2 + ("UpBlock2D",) * plain_levels,
         cross_attention_dim=128,
         attention_head_dim=4,
     )
+
+
+def _keep_token_identity(text_encoder: CLIPTextModel) -> CLIPTextModel:
+    """A random text encoder whose output states still say which word sits where: a pretraining stand-in.
+
+    At CLIP's initialisation the attention and MLP branches, fed layer-normalised states, dwarf the
+    token embeddings (std 0.02) in the residual stream, so every output state is nearly the same
+    blend: "change the background to brown" and "... blue" reach the U-Net as the same states
+    (cosine 0.95-0.97 even at the colour word). Unit-variance token embeddings, position embeddings
+    at half that, and branch outputs scaled by 0.3 keep each output state near its own word and
+    place (colour words: cosine about 0.05), as a pretrained CLIP's states are; the branches still
+    mix in some context ("the red square blue" is not "the blue square red").
+    """
+    embeddings = text_encoder.embeddings
+    with torch.no_grad():
+        embeddings.token_embedding.weight.normal_(0.0, 1.0)
+        embeddings.position_embedding.weight.normal_(0.0, 0.5)
+        for layer in text_encoder.encoder.layers:
+            layer.self_attn.out_proj.weight.mul_(0.3)
+            layer.mlp.fc2.weight.mul_(0.3)
+    return text_encoder
+
+
+def _build_pixel(tokenizer: CLIPTokenizer) -> Components:
+    """64 px images as 16x16x48 latents through a lossless codec: the synthetic world's CPU preset.
+
+    The codec (model/codec.py) folds each 4x4 pixel block into a latent cell, so nothing the oracle
+    measures is lost and there is no VAE to pretrain; its scaling factor is 1/std of the world's
+    pixels (0.594 in [-1, 1] on the benchmark sources). The U-Net is `small`'s with 96 channels at
+    16x16, enough to carry a cell's 48 noisy and 48 source values; the text encoder keeps each word
+    apart (`_keep_token_identity`).
+    """
+    codec = PixelShuffleCodec(in_channels=3, downscale=4, scaling_factor=1.68)
+    components = _synth_components(
+        tokenizer, _synth_unet(16, codec.config.latent_channels, (96, 128, 128)), lambda _: codec
+    )
+    components.text_encoder = _keep_token_identity(components.text_encoder)
+    return components
 
 
 def _build_small(tokenizer: CLIPTokenizer) -> Components:
@@ -154,7 +206,7 @@ def _build_small(tokenizer: CLIPTokenizer) -> Components:
     the world's 2-4 px textures and flat colours; the U-Net's cost barely depends on them.
     Its VAE is random like every preset's: pretrain it with `rewardedit train-vae` before training edits.
     """
-    return _synth_components(tokenizer, _synth_unet(16, 16, plain_levels=1), vae_channels=(16, 32, 64))
+    return _synth_components(tokenizer, _synth_unet(16, 16, (32, 64, 128)), _synth_vae((16, 32, 64)))
 
 
 def _build_small32(tokenizer: CLIPTokenizer) -> Components:
@@ -164,7 +216,7 @@ def _build_small32(tokenizer: CLIPTokenizer) -> Components:
     round trip, in fewer steps (docs/synthetic-experiment.md). The price is a U-Net level at 32x32
     (about 3x the CPU time of a `small` training step): it is for GPUs.
     """
-    return _synth_components(tokenizer, _synth_unet(32, 4, plain_levels=2), vae_channels=(32, 64))
+    return _synth_components(tokenizer, _synth_unet(32, 4, (32, 64, 128, 128)), _synth_vae((32, 64)))
 
 
 def _build_sd15(tokenizer: CLIPTokenizer) -> Components:
@@ -197,6 +249,7 @@ def _build_sd15(tokenizer: CLIPTokenizer) -> Components:
 
 PRESETS: dict[str, Callable[[CLIPTokenizer], Components]] = {
     "tiny": _build_tiny,
+    "pixel": _build_pixel,
     "small": _build_small,
     "small32": _build_small32,
     "sd15": _build_sd15,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The synthetic-world experiment of docs/synthetic-experiment.md, end to end on CPUs:
-# data -> VAE -> base model without rewards -> four reward variants x seeds fine-tuned from it ->
-# oracle evaluation -> comparison tables.
+# data -> VAE (the pixel preset's lossless codec needs none) -> base model without rewards -> four
+# reward variants x seeds fine-tuned from it -> oracle evaluation -> comparison tables.
 # Every stage is skipped when its output exists, so a stopped run resumes where it was.
 #
 #   scripts/synth_experiment.sh               # everything, into runs/synth
@@ -13,11 +13,11 @@ set -euo pipefail
 
 RUNS=${RUNS:-runs/synth}
 BASE=${BASE:-}                   # a checkpoint to start the variants from, instead of training VAE and base
-PRESET=${PRESET:-small}          # small32 (32x32 latents) for GPUs
+PRESET=${PRESET:-pixel}          # pixel: lossless codec; small / small32: VAEs trained first
 SEEDS=${SEEDS:-"0 1"}
 JOBS=${JOBS:-2}                 # processes at once, one thread each
 DATA_COUNT=${DATA_COUNT:-12000}
-VAE_STEPS=${VAE_STEPS:-4000}
+VAE_STEPS=${VAE_STEPS:-4000}     # ignored for pixel, whose codec has nothing to train
 BASE_STEPS=${BASE_STEPS:-6000}   # stage 1: one run, all cores
 TRAIN_STEPS=${TRAIN_STEPS:-800}  # stage 2: each variant and seed
 EVAL_STEPS=${EVAL_STEPS:-10}
@@ -50,6 +50,9 @@ mkdir -p "$RUNS"
 VAE=${BASE:-$RUNS/vae}
 START=${BASE:-$RUNS/train/base/final}
 # vae/ is also written every 1000 steps on the way, so only this marker says the VAE is done.
+if [[ -z $BASE && ! -f $RUNS/vae.done && $PRESET == pixel ]]; then
+    rewardedit make-model --preset pixel "$RUNS/vae" && touch "$RUNS/vae.done"
+fi
 [[ -n $BASE || -f $RUNS/vae.done ]] || { OMP_NUM_THREADS=$JOBS rewardedit train-vae --preset "$PRESET" \
     --data "$RUNS/data/manifest.jsonl" --eval-data "$RUNS/bench/images" --out "$RUNS/vae" \
     --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" --learning-rate 1e-3 --log-every 250 --save-every 1000 \

@@ -21,6 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("--seed", type=int, default=0, help="everything is reproducible from it")
         parser.add_argument("--size", type=int, default=64, help="image side in pixels (multiple of 8)")
     data.add_argument("--workers", type=int, default=1, help="processes writing items (the same files)")
+    data.add_argument(
+        "--exact",
+        action="store_true",
+        help="write each scene's exact edit, no simulated failure (labels then score 5 throughout)",
+    )
     data.set_defaults(func=data_command)
     ceiling = subparsers.add_parser(
         "synth-ceiling",
@@ -61,7 +66,7 @@ def data_command(args: argparse.Namespace) -> int:
         return fail(problem)
     if args.workers < 1:
         return fail("--workers must be at least 1")
-    rows = write_dataset(args.out, args.count, args.seed, args.size, args.workers)
+    rows = write_dataset(args.out, args.count, args.seed, args.size, args.workers, args.exact)
     print(score_distribution([row.rewards for row in rows if row.rewards is not None]))
     print(f"wrote {args.out / MANIFEST_FILE}: {len(rows)} triplets")
     return 0

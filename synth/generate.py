@@ -18,7 +18,7 @@ from judge.benchmark import BENCHMARK_FILE
 from training.manifest import ManifestRow, write_manifest
 
 from .edits import EditCase, NoRoomError, propose
-from .failures import noisy_edit
+from .failures import FailurePlan, noisy_edit
 from .labels import oracle_rewards, random_plan
 from .render import render
 from .sampling import random_scene
@@ -40,13 +40,17 @@ def scene_cases(seed: int, stream: int, index: int, size: int, categories: tuple
             continue
 
 
-def write_dataset(out: Path, count: int, seed: int, size: int = 64, workers: int = 1) -> list[ManifestRow]:
+def write_dataset(
+    out: Path, count: int, seed: int, size: int = 64, workers: int = 1, exact: bool = False
+) -> list[ManifestRow]:
     """OUT/images/<id>-{source,edited}.png and OUT/manifest.jsonl with the oracle's rewards.
 
-    Items are independent, so `workers` processes write the same files as one does.
+    Items are independent, so `workers` processes write the same files as one does. `exact` writes
+    each scene's ground-truth edit instead of a noisy one (same scenes and instructions): data that
+    tells whether a model that does not follow is held back by the noise or by itself.
     """
     (out / "images").mkdir(parents=True, exist_ok=True)
-    write = partial(_write_item, out, seed, size)
+    write = partial(_write_item, out, seed, size, exact)
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             rows = list(pool.map(write, range(count), chunksize=64))
@@ -56,11 +60,11 @@ def write_dataset(out: Path, count: int, seed: int, size: int = 64, workers: int
     return rows
 
 
-def _write_item(out: Path, seed: int, size: int, i: int) -> ManifestRow:
+def _write_item(out: Path, seed: int, size: int, exact: bool, i: int) -> ManifestRow:
     category = CATEGORIES[i % len(CATEGORIES)]
     (case,) = scene_cases(seed, TRAIN_STREAM, i, size, (category,))
     rng = np.random.default_rng([seed, TRAIN_STREAM, i, 1])
-    plan = random_plan(rng)
+    plan = FailurePlan() if exact else random_plan(rng)
     edited = noisy_edit(rng, case, plan)
     sample_id = f"{i:06d}"
     source_path = out / "images" / f"{sample_id}-source.png"

@@ -26,7 +26,7 @@ from model.image import load_image
 from model.pipeline import default_device, resolve_device
 
 from .checkpoints import write_atomically
-from .config import PresetName
+from .config import ConfigError, PresetName
 from .manifest import ManifestError, read_manifest
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,11 @@ class AutoencoderTrainer:
         self.components: Components = (
             load_components(config.init) if config.init else build_preset(config.preset, seed=config.seed)
         )
+        if not isinstance(self.components.vae, AutoencoderKL):
+            name = type(self.components.vae).__name__
+            raise ConfigError(
+                f"this checkpoint's vae is a {name}, a lossless codec with nothing to train: use it as it is"
+            )
         self.images = load_images(config.data, config.resolution)
         self.held_out = load_images(config.eval_data, config.resolution) if config.eval_data else None
         # The images stay on the CPU (uint8) and each batch moves; the random draws stay on the CPU too.

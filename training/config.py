@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 # The names of model.presets.PRESETS, spelled out so the flags and the YAML schema can list them.
-PresetName = Literal["tiny", "small", "small32", "sd15"]
+PresetName = Literal["tiny", "pixel", "small", "small32", "sd15"]
 # Which reward inputs the condition sees: "none" trains the no-reward baseline with the same modules.
 RewardInputs = Literal["score+text", "score", "text", "none"]
 

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from judge.benchmark import CATEGORIES, read_benchmark
-from model import Rewards, load_components
+from model import Rewards, load_components, make_model
 from model.image import image_to_tensor, tensor_to_images
 from rewardedit.cli import main
 from synth.generate import write_benchmark
@@ -155,3 +155,15 @@ def test_ceiling_judges_the_truth_after_a_vae_round_trip(tmp_path: Path, tiny_ch
     summary = json.loads((tmp_path / "ceiling/results.json").read_text())
     assert summary["failed"] == 0 and summary["table"]["all"]["count"] == 7
     assert summary["model"].startswith("exact targets, VAE round trip")
+
+
+def test_ceiling_through_the_lossless_codec_passes_every_edit(tmp_path: Path) -> None:
+    write_benchmark(tmp_path / "bench", 7, seed=3)
+    make_model("pixel", tmp_path / "pixel")
+    with pytest.raises(SystemExit) as exit_code:
+        main(["synth-ceiling", "--model", str(tmp_path / "pixel"), "--benchmark", str(tmp_path / "bench"),
+              "--out", str(tmp_path / "ceiling")])  # fmt: skip
+    assert exit_code.value.code == 0
+    summary = json.loads((tmp_path / "ceiling/results.json").read_text())
+    rates = [summary["table"]["all"][p]["accuracy"] for p in ("following", "preserving", "quality")]
+    assert rates == [1, 1, 1]

@@ -90,3 +90,13 @@ def test_worker_processes_write_the_same_dataset_as_one(tmp_path: Path) -> None:
             a.source.read_bytes() == b.source.read_bytes() and a.edited.read_bytes() == b.edited.read_bytes()
         )
     assert (tmp_path / "pooled" / "manifest.jsonl").read_text().count("\n") == 20
+
+
+def test_exact_data_holds_each_scenes_truth(tmp_path: Path) -> None:
+    noisy = write_dataset(tmp_path / "noisy", 14, seed=3)
+    exact = write_dataset(tmp_path / "exact", 14, seed=3, exact=True)
+    assert [(r.instruction, r.source.read_bytes()) for r in noisy] == [
+        (r.instruction, r.source.read_bytes()) for r in exact
+    ]
+    assert all(row.rewards.scores == (5, 5, 5) for row in exact)
+    assert not all(row.rewards.scores == (5, 5, 5) for row in noisy)

@@ -110,3 +110,10 @@ def test_an_unusable_device_is_a_clear_error(scenes, tmp_path, capsys, device, m
         )
     assert exited.value.code != 0 and message in capsys.readouterr().err
     assert not (tmp_path / "v").exists()
+
+
+def test_a_lossless_codec_is_refused_with_nothing_to_train(scenes, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["train-vae", "--data", str(scenes[0]), "--preset", "pixel", "--out", str(tmp_path / "v")])
+    assert exited.value.code != 0 and "nothing to train" in capsys.readouterr().err
+    assert not (tmp_path / "v").exists()
