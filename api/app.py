@@ -14,7 +14,7 @@ from worker.settings import Settings
 
 from .errors import install_error_handlers
 from .metrics import Metrics, MetricsMiddleware
-from .routers import health, jobs, page, score
+from .routers import docs, health, jobs, page, score
 from .upload_limit import UploadLimitMiddleware
 
 DESCRIPTION = """Reward-conditioned, instruction-based image editing.
@@ -33,20 +33,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Embedded mode loads the model here, so a bad checkpoint (or judge setup) stops the start, not a job.
         with ExitStack() as resources:
-            app.state.judge = await run_in_threadpool(ServiceJudge.open, settings)
+            # The broker mode's API needs the judge for POST /score only: a model judge loads on first use.
+            app.state.judge = await run_in_threadpool(ServiceJudge.open, settings, not settings.embedded)
             if app.state.judge is not None:
                 resources.callback(app.state.judge.close)
             app.state.backend = await run_in_threadpool(open_backend, settings, app.state.judge)
             resources.callback(app.state.backend.close)
             yield
 
-    app = FastAPI(title="RewardEdit", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="RewardEdit",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url=None,  # served by routers/docs.py, which can require a key
+        docs_url=None,
+        redoc_url=None,
+    )
+    docs.describe(app, with_security=bool(settings.api_keys))
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)
     app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees every answer
-    for module in (jobs, score, health, page):
+    for module in (jobs, score, health, page, docs):
         app.include_router(module.router)
     app.mount("/static", page.static_files(), name="static")
     return app

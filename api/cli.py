@@ -37,13 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from model import CheckpointError
     from model.checkpoint import check_folder
     from worker.settings import Settings
 
     from .app import create_app
+    from .server import serve
 
     settings = Settings(**({"model_path": args.model} if args.model is not None else {}))
     if not settings.embedded:
@@ -53,7 +52,7 @@ def serve_command(args: argparse.Namespace) -> int:
             check_folder(settings.model_path)
         except CheckpointError as exc:
             return fail(str(exc))
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, timeout_graceful_shutdown=5)
+    serve(create_app(settings), args.host, args.port)
     return 0
 
 

@@ -49,7 +49,7 @@ def get_judge(request: Request) -> ServiceJudge | None:
     return request.app.state.judge
 
 
-def require_judge(judge: Annotated[ServiceJudge | None, Depends(get_judge)]) -> ServiceJudge:
+def require_judge(judge: ServiceJudge | None) -> ServiceJudge:
     """The judge; without one, 501: this deployment lacks the feature (not bad input, not a fault)."""
     if judge is None:
         raise ApiError(501, NOT_CONFIGURED, "this service has no judge configured (REWARDEDIT_JUDGE)")
@@ -72,6 +72,15 @@ def get_owner(
             {"WWW-Authenticate": "Bearer"},
         )
     return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def require_ops_access(
+    settings: Annotated[Settings, Depends(get_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    """/metrics and the API docs: open, unless the settings protect them (then a key, if keys exist)."""
+    if settings.protect_docs_and_metrics:
+        get_owner(settings, credentials)
 
 
 Owner = Annotated[str, Depends(get_owner)]

@@ -132,17 +132,24 @@ class RedisServer:
             return False
 
 
-def rewardedit_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "rewardedit", *args]
+def rewardedit_command(*args: str, module: str = "rewardedit") -> list[str]:
+    """`rewardedit ARGS`, run by `module` (a wrapper of the command, in tests)."""
+    return [sys.executable, "-m", module, *args]
 
 
 class Service:
     """`rewardedit serve` on a free loopback port (embedded without a broker URL in settings)."""
 
-    def __init__(self, workdir: Path, settings: Mapping[str, str], model: Path | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        settings: Mapping[str, str],
+        model: Path | None = None,
+        module: str = "rewardedit",
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        args = rewardedit_command("serve", "--host", "127.0.0.1", "--port", str(self.port))
+        args = rewardedit_command("serve", "--host", "127.0.0.1", "--port", str(self.port), module=module)
         if model is not None:
             args += ["--model", str(model)]
         self.process = Process(args, workdir / f"serve-{self.port}.log", child_env(settings))
@@ -168,9 +175,14 @@ class Worker:
     """`rewardedit worker` on the CPU."""
 
     def __init__(
-        self, workdir: Path, settings: Mapping[str, str], model: Path | None = None, name: str = "worker"
+        self,
+        workdir: Path,
+        settings: Mapping[str, str],
+        model: Path | None = None,
+        name: str = "worker",
+        module: str = "rewardedit",
     ):
-        args = rewardedit_command("worker", "--device", "cpu")
+        args = rewardedit_command("worker", "--device", "cpu", module=module)
         if model is not None:
             args += ["--model", str(model)]
         self.process = Process(args, workdir / f"{name}.log", child_env(settings))

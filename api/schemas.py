@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from model.image import DEFAULT_MAX_SIDE, MIN_SIDE
 from model.rewards import MAX_SCORE, MAX_TEXT_CHARS, MIN_SCORE, NO_PROBLEM
+from model.schedulers import SAMPLERS
 from worker.jobs import JobRecord
 
 MAX_INSTRUCTION_CHARS = 1000
@@ -68,6 +69,9 @@ class EditParams(InstructionForm):
     guidance_scale: float = _scale(7.5, 30, "instruction guidance")
     image_guidance_scale: float = _scale(1.5, 10, "source image guidance")
     reward_guidance_scale: float = _scale(1.0, 10, "reward guidance (1: off)")
+    scheduler: Literal[tuple(SAMPLERS)] | None = Field(  # type: ignore[valid-type]
+        default=None, description="sampler (default: the one the checkpoint's scheduler/ folder names)"
+    )
     max_side: int = Field(
         default=DEFAULT_MAX_SIDE,
         ge=MIN_SIDE,
@@ -106,6 +110,12 @@ class JudgementBody(BaseModel):
     verdict: bool = Field(description="whether the edit passes from this perspective")
     score: float = Field(description=f"{MIN_SCORE:g} (worst) to {MAX_SCORE:g} (best)")
     text: str = Field(description=f"what went wrong ({NO_PROBLEM!r}: nothing)")
+    raw: float | None = Field(
+        default=None,
+        exclude_if=lambda raw: raw is None,
+        description="the judge's own unbounded score behind `score` (a reward model's mu, e.g. "
+        "EditReward's); absent for judges that answer 0-5 directly",
+    )
 
 
 class JudgementsBody(BaseModel):
@@ -141,6 +151,9 @@ class Job(BaseModel):
     finished_at: datetime | None
     params: EditParams
     seed: int
+    attempts: int = Field(
+        description="runs started so far: 1 normally, more when a worker died running it and it ran again"
+    )
     error: ErrorDetail | None
     result_url: str | None
     candidates: list[Candidate] = Field(
@@ -159,6 +172,7 @@ class Job(BaseModel):
             finished_at=_time(job.finished_at),
             params=EditParams(**job.params),
             seed=job.seed,
+            attempts=job.attempts,
             error=ErrorDetail(**job.error) if job.error else None,
             result_url=f"/jobs/{job.id}/result" if job.status == "succeeded" else None,
             candidates=[
@@ -175,6 +189,9 @@ def _time(timestamp: float | None) -> datetime | None:
 class Health(BaseModel):
     status: Literal["ok"]
     mode: Literal["embedded", "broker"]
+    broker: Literal["reachable", "unreachable"] | None = Field(
+        description="whether Redis answers now (the broker mode); null in the embedded mode"
+    )
     models: list[dict[str, Any]] = Field(description="the checkpoints the live workers serve")
     notice: str | None = Field(description="what to know about the served models, e.g. the demo's limits")
 

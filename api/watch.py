@@ -16,15 +16,22 @@ from starlette.concurrency import run_in_threadpool
 
 MAX_WAIT_S = 60
 MIN_POLL_S, MAX_POLL_S, POLL_FRACTION = 0.01, 0.25, 0.1
-PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
+PREFER_WAIT = re.compile(r'(?:^|[,;\s])wait\s*=\s*"?(\d+)', re.IGNORECASE)
 
 T = TypeVar("T")
 
 
 def preferred_wait(prefer: str | None) -> int | None:
-    """Seconds asked for by `Prefer: wait=N` (RFC 7240), at most MAX_WAIT_S; None when not asked."""
+    """Seconds asked for by `Prefer: wait=N` (RFC 7240), at most MAX_WAIT_S; None when not asked.
+
+    Lenient, as RFC 7240 asks: whatever else the header holds is ignored, and N is delta-seconds,
+    so a value too long to read (any number of digits) means "as long as you allow".
+    """
     match = PREFER_WAIT.search(prefer or "")
-    return min(int(match.group(1)), MAX_WAIT_S) if match else None
+    if match is None:
+        return None
+    digits = match.group(1).lstrip("0")
+    return MAX_WAIT_S if len(digits) > len(str(MAX_WAIT_S)) else min(int(digits or 0), MAX_WAIT_S)
 
 
 async def watch(

@@ -1,8 +1,8 @@
 """Judges: score edits from three perspectives, label manifests with rewards, evaluate checkpoints."""
 
 from .errors import InputFileError, JudgeError, JudgeReplyError, JudgeRequestError
-from .judgement import PERSPECTIVES, Judge, Judgement, Judgements
-from .registry import JudgeOptions, create_judge, judge_names, register_judge
+from .judgement import PERSPECTIVES, Judge, Judgement, Judgements, weighted_score
+from .registry import JudgeOptions, create_judge, judge_names, loads_model, register_judge
 
 __all__ = [
     "PERSPECTIVES",
@@ -16,5 +16,7 @@ __all__ = [
     "Judgements",
     "create_judge",
     "judge_names",
+    "loads_model",
     "register_judge",
+    "weighted_score",
 ]

@@ -8,6 +8,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from .judgement import Judgement
 
@@ -37,20 +38,32 @@ class JudgeCache:
     def path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"
 
-    def get(self, key: str) -> Judgement | None:
+    def read(self, key: str, field: str) -> Any | None:
+        """The entry's `field`, or None when there is no entry (or an unreadable one)."""
         path = self.path(key)
         try:
-            return Judgement(**json.loads(path.read_text())["judgement"])
+            return json.loads(path.read_text())[field]
         except FileNotFoundError:
             return None
         except (OSError, ValueError, TypeError, KeyError) as exc:
             logger.warning("ignoring unreadable judge cache entry %s: %s", path, exc)
             return None
 
-    def put(self, key: str, judgement: Judgement, reply: str) -> None:
-        """Store the judgement with the raw reply it was read from (kept for auditing)."""
+    def write(self, key: str, entry: dict[str, Any]) -> None:
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
-            json.dump({"judgement": judgement.to_dict(), "reply": reply}, tmp)
+            json.dump(entry, tmp)
         os.replace(tmp.name, path)
+
+    def get(self, key: str) -> Judgement | None:
+        fields = self.read(key, "judgement")
+        try:
+            return Judgement(**fields) if fields is not None else None
+        except (TypeError, ValueError) as exc:
+            logger.warning("ignoring unreadable judge cache entry %s: %s", self.path(key), exc)
+            return None
+
+    def put(self, key: str, judgement: Judgement, reply: str) -> None:
+        """Store the judgement with the raw reply it was read from (kept for auditing)."""
+        self.write(key, {"judgement": judgement.to_dict(), "reply": reply})

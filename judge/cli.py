@@ -1,4 +1,4 @@
-"""`rewardedit label` and `rewardedit eval`."""
+"""`rewardedit label`, `eval`, `compare` and `select`; the EditReward commands live in editreward/cli.py."""
 
 from __future__ import annotations
 
@@ -6,13 +6,18 @@ import argparse
 import logging
 from pathlib import Path
 
+from model.cli import add_scheduler_argument
 from model.pipeline import default_device
 from model.rewards import PERSPECTIVES, Rewards
 from rewardedit.console import fail
 
 from .cache import default_cache_dir
+from .composite import parse_judge_spec
+from .editreward.calibration import CALIBRATION_FILE
+from .editreward.cli import register as register_editreward
 from .judgement import Judge
 from .registry import JudgeOptions, create_judge, judge_names
+from .select import BY_OVERALL, BY_SCORE
 
 EXIT_ITEMS_FAILED = 1
 
@@ -42,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--guidance-scale", type=float, default=7.5)
     evaluate.add_argument("--image-guidance-scale", type=float, default=1.5)
     evaluate.add_argument("--reward-guidance-scale", type=float, default=1.0)
+    add_scheduler_argument(evaluate)
     asked = evaluate.add_mutually_exclusive_group()
     asked.add_argument(
         "--score",
@@ -69,10 +75,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--out", type=Path, help="also write the Markdown tables to this file")
     compare.set_defaults(func=compare_command)
 
+    select = subparsers.add_parser(
+        "select",
+        help="keep a manifest's best rows by a judge's scores (resumable)",
+        description="Judges every row (cached; judgements kept in SUBSET.scores.jsonl, so a rerun resumes), "
+        "prints a histogram of the scores with the cut, and writes the kept rows to SUBSET.",
+    )
+    select.add_argument("manifest", type=Path, metavar="MANIFEST", help="manifest to select from (.jsonl)")
+    select.add_argument("--out", type=Path, required=True, metavar="SUBSET", help="manifest of the kept rows")
+    cut = select.add_mutually_exclusive_group(required=True)
+    cut.add_argument("--top-k", type=int, metavar="N", help="keep the N best rows")
+    cut.add_argument("--min-score", type=float, metavar="S", help="keep the rows scoring at least S")
+    select.add_argument(
+        "--by",
+        choices=(BY_SCORE, BY_OVERALL),
+        help=f"{BY_SCORE}: the weighted mean of the three 0-5 scores (--weights); {BY_OVERALL}: EditReward's "
+        "overall mu, the mean of its two heads (as its authors selected data); default: overall when "
+        "editreward judges following and quality, else score",
+    )
+    select.add_argument(
+        "--weights", type=float, nargs=3, default=[1.0, 1.0, 1.0], metavar=("F", "P", "Q"),
+        help="weights of following, preserving and quality for --by score",
+    )  # fmt: skip
+    add_judge_arguments(select)
+    select.set_defaults(func=select_command)
+
+    register_editreward(subparsers)
+
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("judge")
-    group.add_argument("--judge", choices=judge_names(), default="openai", help="judge backend")
+    group.add_argument(
+        "--judge",
+        default="openai",
+        metavar="SPEC",
+        help=f"judge backend ({', '.join(judge_names())}), or one per perspective, e.g. "
+        "following=editreward,preserving=openai,quality=editreward (a bare NAME judges the rest)",
+    )
     group.add_argument("--base-url", help="OpenAI-compatible API root, e.g. https://api.openai.com/v1")
     group.add_argument("--judge-model", help="model name the endpoint serves, e.g. gpt-4o")
     group.add_argument("--concurrency", type=int, default=8, help="requests in flight at once")
@@ -80,6 +119,18 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-retries", type=int, default=5, help="retries on 429, 5xx and timeouts")
     group.add_argument("--cache-dir", type=Path, default=default_cache_dir(), help="judgement cache")
     group.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    group.add_argument("--reward-model", type=Path, help="editreward: the EditReward checkpoint folder")
+    group.add_argument(
+        "--base-model", type=Path, help="editreward: its base model folder (default: the checkpoint folder)"
+    )
+    group.add_argument("--reward-device", help="editreward: cpu or cuda (default: cuda when available)")
+    group.add_argument("--reward-batch-size", type=int, default=4, help="editreward: edits per forward pass")
+    group.add_argument(
+        "--calibration",
+        type=Path,
+        help=f"editreward: its mu -> 0-5 calibration (default: REWARD_MODEL/{CALIBRATION_FILE}, "
+        "else an uncalibrated linear map)",
+    )
 
 
 def build_judge(args: argparse.Namespace) -> Judge:
@@ -93,6 +144,11 @@ def build_judge(args: argparse.Namespace) -> Judge:
         timeout=args.timeout,
         max_retries=args.max_retries,
         cache_dir=None if args.no_cache else args.cache_dir,
+        reward_model=args.reward_model,
+        base_model=args.base_model,
+        device=args.reward_device,
+        batch_size=args.reward_batch_size,
+        calibration=args.calibration,
     )
     return create_judge(args.judge, options)
 
@@ -139,6 +195,7 @@ def eval_command(args: argparse.Namespace) -> int:
         guidance_scale=args.guidance_scale,
         image_guidance_scale=args.image_guidance_scale,
         reward_guidance_scale=args.reward_guidance_scale,
+        scheduler=args.scheduler,
         max_side=args.max_side,
         device=args.device or default_device(),
         rewards=rewards,
@@ -151,6 +208,8 @@ def eval_command(args: argparse.Namespace) -> int:
         "model": args.judge_model,
         "base_url": args.base_url,
         "prompt_version": PROMPT_VERSION,
+        "reward_model": str(args.reward_model) if args.reward_model else None,
+        "calibration": str(args.calibration) if args.calibration else None,
     }
     try:
         result = evaluate(args.model, args.benchmark, args.out, judge, args.concurrency, settings, about)
@@ -183,4 +242,38 @@ def compare_command(args: argparse.Namespace) -> int:
     if args.out is not None:
         args.out.write_text(markdown, encoding="utf-8")
     print(markdown, end="")
+    return 0
+
+
+def select_command(args: argparse.Namespace) -> int:
+    from training.manifest import ManifestError
+
+    from .errors import InputFileError, JudgeRequestError
+    from .select import Cut, histogram, scores_path, select_manifest
+
+    try:
+        assignment = parse_judge_spec(args.judge)
+        editreward = {assignment["following"], assignment["quality"]} == {"editreward"}
+        by = args.by or (BY_OVERALL if editreward else BY_SCORE)
+        if by == BY_OVERALL and not editreward:
+            raise ValueError("--by overall needs editreward to judge following and quality")
+        cut = Cut(args.top_k, args.min_score)
+        judge = build_judge(args)
+    except ValueError as exc:
+        return fail(str(exc))
+    weights = dict(zip(PERSPECTIVES, args.weights, strict=True))
+    if by == BY_SCORE and (min(weights.values()) < 0 or sum(weights.values()) <= 0):
+        return fail("--weights must be non-negative with a positive sum")
+    try:
+        result = select_manifest(
+            args.manifest, args.out, judge, args.judge, args.concurrency, cut, by, weights
+        )
+    except (ManifestError, InputFileError, JudgeRequestError) as exc:
+        return fail(f"{exc}\n(judgements so far are saved in {scores_path(args.out)}; rerun to resume)")
+    print(histogram(list(result.scores.values()), result.threshold, f"selection score ({by})"))
+    how = f"top {args.top_k}" if args.top_k is not None else f"score >= {args.min_score:g}"
+    print(f"wrote {args.out}: kept {len(result.kept)} of {result.total} rows ({how})")
+    if result.failed:
+        print(f"{result.failed} rows could not be judged (see the errors above); rerun to retry them")
+        return EXIT_ITEMS_FAILED
     return 0

@@ -23,3 +23,12 @@ class JudgeRequestError(JudgeError):
 
 class InputFileError(ValueError):
     """A manifest or benchmark file is malformed or names files that do not exist."""
+
+
+class JudgeInputError(JudgeReplyError):
+    """The judge cannot take this edit at all (a local model's input limits): only this item is lost."""
+
+    def __init__(self, perspective: str, problem: str) -> None:
+        JudgeError.__init__(self, f"{perspective} judgement: {problem}")
+        self.perspective = perspective
+        self.reply = ""

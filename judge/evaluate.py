@@ -43,6 +43,7 @@ class EditSettings:
     guidance_scale: float = 7.5
     image_guidance_scale: float = 1.5
     reward_guidance_scale: float = 1.0
+    scheduler: str | None = None  # a sampler name; None: the checkpoint's own
     max_side: int = 512
     device: str = "cpu"
     rewards: Rewards | None = field(default_factory=Rewards)
@@ -81,7 +82,9 @@ def edit_all(pipe: RewardEditPipeline, items: list[BenchmarkItem], out: Path, se
     with tqdm(total=len(items), desc="editing", unit="image") as bar:
         for batch in same_size_batches(items, settings):
             requests = [request for _, request in batch]
-            images = pipe.edit_batch(requests, settings.steps, settings.max_side).images
+            images = pipe.edit_batch(
+                requests, settings.steps, settings.max_side, scheduler=settings.scheduler
+            ).images
             for (item, _), image in zip(batch, images, strict=True):
                 image.save(edited_path(out, item))
             bar.update(len(batch))

@@ -30,6 +30,8 @@ API_KEY_ENV = "REWARDEDIT_JUDGE_API_KEY"
 class OpenAIJudge(Judge):
     """Three chat-completions requests per edit, one per perspective, each showing both images.
 
+    (Fewer when a composite judge asks it for some perspectives only.)
+
     At most `concurrency` requests are in flight at once (across every edit being judged);
     429 and 5xx answers, timeouts and connection errors are retried with exponential backoff
     (or after the server's Retry-After); other 4xx answers fail at once.
@@ -47,6 +49,7 @@ class OpenAIJudge(Judge):
         backoff: float = 1.0,
         max_backoff: float = 60.0,
         cache: JudgeCache | None = None,
+        perspectives: tuple[str, ...] = PERSPECTIVES,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -59,6 +62,7 @@ class OpenAIJudge(Judge):
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.cache = cache
+        self.perspectives = perspectives
         self.slots = asyncio.Semaphore(concurrency)
         self.client = httpx.AsyncClient(
             headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
@@ -73,12 +77,13 @@ class OpenAIJudge(Judge):
         images = (png_bytes(source), png_bytes(edited))
         # Let every perspective finish (and reach the cache) even when another one fails.
         results = await asyncio.gather(
-            *(self.judge_perspective(p, images, instruction) for p in PERSPECTIVES), return_exceptions=True
+            *(self.judge_perspective(p, images, instruction) for p in self.perspectives),
+            return_exceptions=True,
         )
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return dict(zip(PERSPECTIVES, results, strict=True))
+        return dict(zip(self.perspectives, results, strict=True))
 
     async def judge_perspective(
         self, perspective: str, images: tuple[bytes, bytes], instruction: str
@@ -199,4 +204,5 @@ def openai_judge(options: JudgeOptions) -> OpenAIJudge:
         timeout=options.timeout,
         max_retries=options.max_retries,
         cache=JudgeCache(options.cache_dir) if options.cache_dir is not None else None,
+        perspectives=options.perspectives,
     )

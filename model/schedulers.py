@@ -53,11 +53,21 @@ def check_sampler(name: str | None, own: SchedulerMixin | None = None) -> None:
         return
     if name not in SAMPLERS:
         raise InvalidInputError(f"unknown scheduler {name!r}; choose from {', '.join(SAMPLERS)}")
-    own_class = type(own).__name__
-    if name in NEEDS_OWN_SCHEDULER and own is not None and own_class != SAMPLERS[name].scheduler_class:
+    if own is not None and name not in supported_samplers(own):
         raise InvalidInputError(
-            f"scheduler {name!r} needs a model distilled for it; this checkpoint samples with {own_class}"
+            f"scheduler {name!r} needs a model distilled for it; this checkpoint samples with "
+            f"{type(own).__name__}"
         )
+
+
+def supported_samplers(own: SchedulerMixin) -> list[str]:
+    """The sampler names a checkpoint whose own scheduler is `own` can use."""
+    own_class = type(own).__name__
+    return [
+        name
+        for name, sampler in SAMPLERS.items()
+        if name not in NEEDS_OWN_SCHEDULER or own_class == sampler.scheduler_class
+    ]
 
 
 def build_scheduler(own: SchedulerMixin, name: str | None = None) -> SchedulerMixin:

@@ -23,6 +23,20 @@ class Backend:
     close: Callable[[], None]
 
 
+def dispatcher(store: JobStore, send: Callable[[str], None]) -> Callable[[str], None]:
+    """Send a stored job's message, then mark it sent.
+
+    A job stays marked unsent from its insert (or requeue) until then, so one whose sender died
+    in between is found and sent by the reapers (reaper.py).
+    """
+
+    def submit(job_id: str) -> None:
+        send(job_id)
+        store.mark_dispatched(job_id)
+
+    return submit
+
+
 def open_backend(settings: Settings, judge: ServiceJudge | None) -> Backend:
     """Connect to Redis, or load the model and start the in-process worker (embedded mode).
 
@@ -31,24 +45,27 @@ def open_backend(settings: Settings, judge: ServiceJudge | None) -> Backend:
     """
     if not settings.embedded:
         from .celery_app import CeleryDispatcher, create_celery
-        from .redis_store import RedisJobStore
+        from .redis_store import API_PATIENCE, RedisJobStore
 
-        store = RedisJobStore(settings.broker_url, settings.namespace, settings.job_ttl_s)
-        dispatcher = CeleryDispatcher(create_celery(settings))
+        store = RedisJobStore(settings.broker_url, settings.namespace, settings.job_ttl_s, API_PATIENCE)
+        celery = CeleryDispatcher(create_celery(settings))
 
         def close() -> None:
-            dispatcher.close()
+            celery.close()
             store.close()
 
-        return Backend(BROKER, store, dispatcher.submit, close)
+        return Backend(BROKER, store, dispatcher(store, celery.submit), close)
 
     from .embedded import EmbeddedWorker
     from .local_store import LocalJobStore
     from .model_source import resolve_model
+    from .reaper import Reaper
     from .runner import EditRunner
 
     store = LocalJobStore(settings.blob_dir, settings.job_ttl_s)
     model = resolve_model(settings)
-    worker = EmbeddedWorker(EditRunner.load(store, settings, model, judge), settings.heartbeat_s).start()
+    worker = EmbeddedWorker(EditRunner.load(store, settings, model, judge), settings.heartbeat_s)
+    submit = dispatcher(store, worker.submit)
+    worker.start(duties=[Reaper.from_settings(store, submit, settings).sweep])
     logger.info("embedded mode: jobs run in this process with %s; blobs in %s", model.path, settings.blob_dir)
-    return Backend(EMBEDDED, store, worker.submit, worker.close)
+    return Backend(EMBEDDED, store, submit, worker.close)

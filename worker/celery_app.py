@@ -1,11 +1,14 @@
 """The Celery app on Redis (broker and result store) and the edit task; messages carry job ids only.
 
-Worker rules (DESIGN.md section 3): late acks and reject on worker lost, so a job whose worker
-dies is redelivered; prefetch 1 and a solo pool, one process per GPU; a visibility timeout above
-the longest job. Redelivered jobs are made harmless by the job store's claim (jobs.claim).
+Worker rules (DESIGN.md section 3): late acks and reject on worker lost; prefetch 1 and a solo
+pool, one process per GPU; a visibility timeout above the longest job. A dead worker's job does
+not wait for that timeout: the reapers find it by its lease and send it again (reaper.py). A
+message delivered twice is made harmless by the job store's claim (jobs.claim).
 """
 
 from __future__ import annotations
+
+import logging
 
 import kombu.exceptions
 import redis
@@ -16,6 +19,7 @@ from .runner import EditRunner
 from .settings import Settings
 from .store import StoreUnavailable
 
+logger = logging.getLogger(__name__)
 TASK_NAME = "rewardedit.edit"
 PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
 
@@ -57,7 +61,9 @@ def register_edit_task(app: Celery, runner: EditRunner) -> Task:
         try:
             return runner.run(job_id)
         except StoreUnavailable as exc:
-            # Requeue (or, if Redis is still down, stay unacked until the visibility timeout).
+            # Requeue, if Redis is back by then; either way, once the job's lease runs out a reaper
+            # sends it again (a requeued message that finds the lease still live is skipped).
+            logger.warning("job %s: given up, the job store is unreachable: %s", job_id, exc)
             raise Reject(str(exc), requeue=True) from exc
 
     return edit

@@ -26,10 +26,12 @@ def worker_command(args: argparse.Namespace) -> int:
     from model import CheckpointError, InvalidInputError
     from rewardedit.console import fail
 
-    from .celery_app import create_celery, register_edit_task
+    from .backend import dispatcher
+    from .celery_app import CeleryDispatcher, create_celery, register_edit_task
     from .heartbeat import Heartbeat
     from .judging import ServiceJudge
     from .model_source import resolve_model
+    from .reaper import Reaper
     from .redis_store import RedisJobStore
     from .runner import EditRunner
     from .settings import Settings
@@ -52,7 +54,8 @@ def worker_command(args: argparse.Namespace) -> int:
         return fail(str(exc))
     app = create_celery(settings)
     register_edit_task(app, runner)
-    heartbeat = Heartbeat(store, runner.worker_id, runner.info(), settings.heartbeat_s)
+    reaper = Reaper.from_settings(store, dispatcher(store, CeleryDispatcher(app).submit), settings)
+    heartbeat = Heartbeat(store, runner.worker_id, runner.info(), settings.heartbeat_s, [reaper.sweep])
     # Announce only once the consumer is up, so /readyz never counts a worker that cannot take jobs.
     worker_ready.connect(lambda **_: heartbeat.start(), weak=False)
     logger.info(

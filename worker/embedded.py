@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable, Sequence
 
 from .heartbeat import Heartbeat
 from .runner import EditRunner
@@ -17,12 +18,16 @@ class EmbeddedWorker:
 
     def __init__(self, runner: EditRunner, heartbeat_s: float) -> None:
         self._runner = runner
+        self._heartbeat_s = heartbeat_s
+        self._heartbeat: Heartbeat | None = None
         self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        self._heartbeat = Heartbeat(runner.store, runner.worker_id, runner.info(), heartbeat_s)
         self._thread = threading.Thread(target=self._serve, name="rewardedit-embedded-worker", daemon=True)
 
-    def start(self) -> EmbeddedWorker:
+    def start(self, duties: Sequence[Callable[[], None]] = ()) -> EmbeddedWorker:
+        """Start serving; the heartbeat also does the duties (the reaper's sweep) every beat."""
+        runner = self._runner
         self._thread.start()
+        self._heartbeat = Heartbeat(runner.store, runner.worker_id, runner.info(), self._heartbeat_s, duties)
         self._heartbeat.start()
         return self
 
@@ -31,7 +36,8 @@ class EmbeddedWorker:
 
     def close(self) -> None:
         """Stop after the job at hand; jobs still queued are lost with the process's memory."""
-        self._heartbeat.stop()
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         self._queue.put(None)
 
     def _serve(self) -> None:

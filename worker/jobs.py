@@ -4,6 +4,11 @@ Each transition returns the new record, or None when it does not apply to the cu
 job was canceled, finished, or is held by another worker): that is how cancellation reaches a
 running worker and how a redelivered job is run at most once to a result.
 
+Recovery: a worker renews the lease of each job it runs twice a second, from a thread beside the
+edit (worker/leases.py). A job whose lease ran out belongs to a worker that died (or whose run
+ended in a Redis outage): a reaper puts it back in the queue (`requeue`), or fails it once it has
+cost `max_attempts` workers (`give_up`), see worker/reaper.py. `attempts` counts the claims.
+
 Batching: a worker that starts a job may also claim compatible queued jobs (`batch_key`) and run
 them in one pipeline call. Their own messages then find them taken and are acknowledged unrun,
 so before claiming them the worker lists them on the job whose message it is handling (`cover`):
@@ -47,6 +52,8 @@ class JobRecord:
     batch: list[str] = field(default_factory=list)
     # How many jobs the run that finished this job edited together (1: alone).
     batch_size: int = 0
+    # A digest of the request (form fields and image) that created the job, for Idempotency-Key reuse.
+    fingerprint: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -65,7 +72,12 @@ class JobRecord:
 
 
 def new_job(
-    owner: str, params: dict[str, Any], seed: int, now: float, size: tuple[int, int] | None = None
+    owner: str,
+    params: dict[str, Any],
+    seed: int,
+    now: float,
+    size: tuple[int, int] | None = None,
+    fingerprint: str | None = None,
 ) -> JobRecord:
     """A queued job; `size` is its prepared input's (width, height), which makes it batchable."""
     job = JobRecord(
@@ -75,21 +87,24 @@ def new_job(
         seed=seed,
         created_at=now,
         size=list(size) if size is not None else None,
+        fingerprint=fingerprint,
     )
     return replace(job, total=params["steps"] * job.candidate_count)  # steps across all candidates
 
 
-def batch_key(job: JobRecord) -> tuple[int, int, int, bool] | None:
+def batch_key(job: JobRecord) -> tuple[int, int, int, bool, str | None] | None:
     """Jobs with equal keys can share one pipeline call; None: the job runs alone.
 
-    One call needs one image size and one step count. Reward guidance is in the key too: one job
-    with it gives the whole batch a fourth guidance branch, a third more work for the others.
+    One call needs one image size, one step count and one sampler. Reward guidance is in the key
+    too: one job with it gives the whole batch a fourth guidance branch, a third more work for the
+    others.
     Best-of-N jobs run alone (their candidates are judged one by one as they come).
     """
     if job.size is None or job.candidate_count != 1:
         return None
     width, height = job.size
-    return width, height, job.params["steps"], job.params["reward_guidance_scale"] != 1.0
+    params = job.params
+    return width, height, params["steps"], params["reward_guidance_scale"] != 1.0, params.get("scheduler")
 
 
 def claim(job: JobRecord, worker: str, now: float, lease_s: float) -> JobRecord | None:
@@ -165,6 +180,39 @@ def finish(
     )
 
 
+def renew(job: JobRecord, worker: str, now: float, lease_s: float) -> JobRecord | None:
+    """Extend the lease of a job this worker runs; None when it is no longer its to run."""
+    if job.status != RUNNING or job.worker != worker:
+        return None
+    return replace(job, lease_until=now + lease_s)
+
+
+def requeue(job: JobRecord, lease_until: float) -> JobRecord | None:
+    """Put an abandoned job back in the queue, if its lease is still the expired one the reaper saw.
+
+    Its attempts stay counted; the next claim adds one.
+    """
+    if job.status != RUNNING or job.lease_until != lease_until:
+        return None
+    return replace(
+        job,
+        status=QUEUED,
+        step=0,
+        started_at=None,
+        worker=None,
+        lease_until=0.0,
+        candidates=[],
+        chosen=None,
+    )
+
+
+def give_up(job: JobRecord, lease_until: float, now: float, error: dict[str, str]) -> JobRecord | None:
+    """Fail an abandoned job instead of running it again (it has cost too many workers already)."""
+    if job.status != RUNNING or job.lease_until != lease_until:
+        return None
+    return replace(job, status=FAILED, finished_at=now, error=error, worker=None, lease_until=0.0)
+
+
 def record_stop(job: JobRecord, worker: str, step: int) -> JobRecord | None:
     """After a cancellation, record the step the worker actually stopped at."""
     if job.status != CANCELED or job.worker != worker:
@@ -177,10 +225,3 @@ def cancel(job: JobRecord, now: float) -> JobRecord | None:
     if job.finished:
         return None
     return replace(job, status=CANCELED, finished_at=now, lease_until=0.0)
-
-
-def fail_queued(job: JobRecord, now: float, error: dict[str, str]) -> JobRecord | None:
-    """Fail a job that never reached a worker (its message could not be sent)."""
-    if job.status != QUEUED:
-        return None
-    return replace(job, status=FAILED, finished_at=now, error=error)

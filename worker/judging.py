@@ -5,6 +5,9 @@ The judge package is async, and a judge's HTTP client belongs to the event loop 
 thread) and the API has its own loop, so the judge gets a private loop in a daemon thread: it is
 created, used and closed there. Synchronous callers wait on `submit()`'s future; the API awaits
 `ajudge()`. In the embedded mode the API and the worker share one judge and its concurrency limit.
+
+A judge that loads a model (`editreward`) is loaded at start where jobs run, beside the editor;
+the API of the broker mode, which only needs it for POST /score, loads it on the first call.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from typing import Any
 
 from PIL import Image
@@ -25,6 +28,7 @@ from judge import (
     JudgeReplyError,
     JudgeRequestError,
     create_judge,
+    loads_model,
 )
 
 from .settings import Settings
@@ -41,18 +45,22 @@ class JudgeNotConfigured(RuntimeError):
 class ServiceJudge:
     """A judge living in its own event loop thread; thread-safe, closed once."""
 
-    def __init__(self, name: str, options: JudgeOptions) -> None:
+    def __init__(self, name: str, options: JudgeOptions, defer_models: bool = False) -> None:
+        """`defer_models`: a judge that loads a model is made on first use instead of now."""
+        self._name, self._options = name, options
+        self._judge: Judge | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="rewardedit-judge", daemon=True)
         self._thread.start()
         try:
-            self._judge = self._call(self._create(name, options)).result()
+            if not (defer_models and loads_model(name)):
+                self._judge = self._call(self._create()).result()
         except BaseException:
             self._stop()
             raise
 
     @classmethod
-    def open(cls, settings: Settings) -> ServiceJudge | None:
+    def open(cls, settings: Settings, defer_models: bool = False) -> ServiceJudge | None:
         """The configured judge, or None when the settings name none; ValueError for a bad setup."""
         if settings.judge is None:
             return None
@@ -63,12 +71,16 @@ class ServiceJudge:
             concurrency=settings.judge_concurrency,
             timeout=settings.judge_timeout_s,
             max_retries=settings.judge_max_retries,
+            reward_model=settings.judge_reward_model,
+            base_model=settings.judge_base_model,
+            calibration=settings.judge_calibration,
+            device=settings.judge_device or settings.device,
+            batch_size=settings.judge_batch_size,
         )
         try:
-            return cls(settings.judge, options)
+            return cls(settings.judge, options, defer_models)
         except ValueError as exc:
-            settings_names = "REWARDEDIT_JUDGE, REWARDEDIT_JUDGE_BASE_URL, REWARDEDIT_JUDGE_MODEL"
-            raise ValueError(f"the judge settings ({settings_names}) are not usable: {exc}") from exc
+            raise ValueError(f"the judge settings (REWARDEDIT_JUDGE*) are not usable: {exc}") from exc
 
     def submit(
         self, source: Image.Image, edited: Image.Image, instruction: str
@@ -76,7 +88,7 @@ class ServiceJudge:
         """Start judging; the future holds the Judgements, or the judge's error."""
         if self._loop.is_closed():
             raise JudgeRequestError("the judge is shut down")
-        return self._call(self._judge.judge(source, edited, instruction))
+        return self._call(self._judged(source, edited, instruction))
 
     async def ajudge(self, source: Image.Image, edited: Image.Image, instruction: str) -> Judgements:
         """Judge from another event loop (the API's); cancelling this cancels the judging."""
@@ -92,16 +104,24 @@ class ServiceJudge:
     def _call(self, coroutine: Coroutine[Any, Any, Any]) -> concurrent.futures.Future:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
-    @staticmethod
-    async def _create(name: str, options: JudgeOptions) -> Judge:
-        return create_judge(name, options)  # inside the loop, so its client belongs to it
+    async def _create(self) -> Judge:
+        return create_judge(self._name, self._options)  # inside the loop, so its client belongs to it
+
+    async def _judged(self, source: Image.Image, edited: Image.Image, instruction: str) -> Judgements:
+        if self._judge is None:  # deferred: made on first use (the loop runs one call at a time here)
+            try:
+                self._judge = await self._create()
+            except ValueError as exc:
+                raise JudgeRequestError(f"the judge could not be made: {exc}") from exc
+        return await self._judge.judge(source, edited, instruction)
 
     async def _shutdown(self) -> None:
         pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        await self._judge.aclose()
+        if self._judge is not None:
+            await self._judge.aclose()
 
     def _stop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -112,12 +132,6 @@ class ServiceJudge:
 def judgements_dict(judgements: Judgements) -> dict[str, dict[str, Any]]:
     """`{"following": {"verdict", "score", "text"}, ...}`: what POST /score and job records show."""
     return {name: judgements[name].to_dict() for name in PERSPECTIVES}
-
-
-def weighted_score(judgements: Judgements, weights: Mapping[str, float]) -> float:
-    """The weighted sum of the three scores over the weights' total: comparable, and still 0-5."""
-    total = sum(weights[name] * judgements[name].score for name in PERSPECTIVES)
-    return total / sum(weights.values())
 
 
 def judge_error(exc: JudgeRequestError | JudgeReplyError) -> dict[str, str]:

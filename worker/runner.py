@@ -3,7 +3,9 @@
 A runner holds one pipeline (and the judge, if any), loaded once per process, and runs one job at
 a time: claim the job, run the pipeline with progress and cancellation checked after every step,
 then store the result and the final status in one atomic update. A failed edit (GPU out of
-memory, NaN image, judge down) fails that job only; the runner keeps serving.
+memory, NaN image, judge down) fails that job only; the runner keeps serving. While it holds
+jobs, a thread renews their leases (leases.py); on an eager pipeline, a canceled job also stops
+inside a step (interrupt.py).
 
 With max_batch > 1, starting a job also claims up to max_batch - 1 compatible queued jobs (same
 image size and step count, see jobs.batch_key) and edits them in one `edit_batch` call, each with
@@ -31,7 +33,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from judge import Judgements, JudgeReplyError, JudgeRequestError
+from judge import Judgements, JudgeReplyError, JudgeRequestError, weighted_score
 from model import (
     EditCanceled,
     EditRequest,
@@ -41,8 +43,10 @@ from model import (
     Rewards,
 )
 from model.optimize import Buckets, compile_buckets, default_batches, optimize, restore
-from model.pipeline import default_device
+from model.pipeline import RewardEditPipelineOutput, StepCallback, default_device
+from model.schedulers import supported_samplers
 
+from .interrupt import MidStepStop
 from .jobs import (
     CANCELED,
     FAILED,
@@ -62,8 +66,8 @@ from .judging import (
     ServiceJudge,
     judge_error,
     judgements_dict,
-    weighted_score,
 )
+from .leases import LeaseKeeper
 from .model_source import ModelInfo
 from .settings import CUDA_MAX_BATCH, Settings
 from .store import Change, JobStore, StoreUnavailable, input_key, result_key
@@ -71,7 +75,7 @@ from .store import Change, JobStore, StoreUnavailable, input_key, result_key
 logger = logging.getLogger(__name__)
 SKIPPED = "skipped"
 REWARD_FIELDS = tuple(field.name for field in dataclasses.fields(Rewards))
-# While a candidate is being judged, how often the job is checked for cancellation (and its lease renewed).
+# While a candidate is being judged, how often the job is checked for cancellation.
 JUDGE_POLL_S = 0.5
 # How many queued jobs, oldest first, a worker looks through for batch-mates of the job it starts.
 BATCH_SCAN = 256
@@ -151,6 +155,7 @@ class EditRunner:
         weights: Mapping[str, float],
         max_batch: int = 1,
         optimization: Mapping[str, Any] | None = None,
+        mid_step: MidStepStop | None = None,
     ) -> None:
         self.store = store
         self.pipeline = pipeline
@@ -160,7 +165,9 @@ class EditRunner:
         self.weights = weights
         self.max_batch = max_batch
         self.optimization = dict(optimization or {"level": "off"})
+        self.mid_step = mid_step
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.keeper: LeaseKeeper | None = None  # the leases of the jobs run() holds now
 
     @classmethod
     def load(
@@ -174,15 +181,29 @@ class EditRunner:
         on_cuda = pipeline.device.type == "cuda"
         max_batch = settings.max_batch or (CUDA_MAX_BATCH if on_cuda else 1)
         optimization = optimize_pipeline(pipeline, settings, max_batch)
+        mid_step = MidStepStop(pipeline) if optimization["level"] == "off" else None
         return cls(
-            store, pipeline, model, settings.lease_s, judge, settings.judge_weights, max_batch, optimization
+            store,
+            pipeline,
+            model,
+            settings.lease_s,
+            judge,
+            settings.judge_weights,
+            max_batch,
+            optimization,
+            mid_step,
         )
 
     def info(self) -> dict[str, Any]:
         """What this worker announces: readiness checks and /healthz show it."""
         return {
             "id": self.worker_id,
-            "model": self.model.to_dict(),
+            # What the API checks a request against before queueing it (reward guidance, samplers).
+            "model": {
+                **self.model.to_dict(),
+                "reward_guidance": self.pipeline.components.reward.has_null_condition,
+                "samplers": supported_samplers(self.pipeline.components.scheduler),
+            },
             "device": str(self.pipeline.device),
             "max_batch": self.max_batch,
             "optimization": self.optimization,
@@ -198,7 +219,9 @@ class EditRunner:
         if not jobs:
             logger.info("job %s: skipped (unknown, expired, finished or held by a live worker)", job_id)
             return SKIPPED
-        outcomes = {jobs[0].id: self._run_alone(jobs[0])} if len(jobs) == 1 else self._run_batch(jobs)
+        self.keeper = LeaseKeeper(self.store, self.worker_id, self.lease_s, [job.id for job in jobs])
+        with self.keeper:
+            outcomes = {jobs[0].id: self._run_alone(jobs[0])} if len(jobs) == 1 else self._run_batch(jobs)
         return outcomes.get(job_id, SKIPPED)
 
     def _claim(self, job_id: str) -> list[JobRecord]:
@@ -291,10 +314,12 @@ class EditRunner:
         logger.info("batch of %d: started (%s, %d steps)", len(members), ids, jobs[0].params["steps"])
         started = time.perf_counter()
         try:
-            output = self.pipeline.edit_batch(
-                requests, jobs[0].params["steps"], jobs[0].params["max_side"], callback=on_step
-            )
-        except EditCanceled:
+            output = self._edit_call(members[0], requests, on_step, active)
+        except EditCanceled as exc:
+            stopped_at = exc.step
+            for job in members:
+                if job.id in active:  # stopped inside a step: the callback did not record where
+                    self.store.update(job.id, lambda j: record_stop(j, self.worker_id, stopped_at))
             logger.info("batch of %d: every job in it was canceled", len(members))
             return {**outcomes, **{job.id: CANCELED for job in members}}
         except StoreUnavailable:
@@ -367,12 +392,29 @@ class EditRunner:
 
         request = self._request(job, source, index)
         try:
-            output = self.pipeline.edit_batch(
-                [request], job.params["steps"], job.params["max_side"], callback=on_step
-            )
+            output = self._edit_call(job, [request], on_step, {job.id})
         except EditCanceled as exc:
             raise EditCanceled(index * exc.total + exc.step, job.candidate_count * exc.total) from exc
         return output.images[0]
+
+    def _edit_call(
+        self, job: JobRecord, requests: list[EditRequest], on_step: StepCallback, job_ids: set[str]
+    ) -> RewardEditPipelineOutput:
+        """One pipeline call at the job's steps and size; EditCanceled once on_step says so after a step.
+
+        With mid-step stops, it also ends inside a step as soon as every job of job_ids is lost.
+        """
+        steps, max_side = job.params["steps"], job.params["max_side"]
+        scheduler = job.params.get("scheduler")  # absent from jobs queued before samplers existed
+        if self.mid_step is None:
+            return self.pipeline.edit_batch(requests, steps, max_side, callback=on_step, scheduler=scheduler)
+
+        def lost() -> bool:
+            return bool(job_ids) and all(self.keeper.lost(job_id) for job_id in job_ids)
+
+        with self.mid_step.arm(lost, steps):
+            callback = self.mid_step.tracking(on_step)
+            return self.pipeline.edit_batch(requests, steps, max_side, callback=callback, scheduler=scheduler)
 
     @staticmethod
     def _request(job: JobRecord, source: Image.Image, index: int) -> EditRequest:
@@ -417,14 +459,13 @@ class EditRunner:
         return max(judged, key=lambda index: scores[index])  # the first of equals: the lowest seed
 
     def _wait(self, job: JobRecord, future: concurrent.futures.Future[Judgements]) -> Judgements:
-        """The judge's answer; meanwhile the lease is renewed, and a cancellation ends the wait."""
+        """The judge's answer; a cancellation (which the lease keeper notices) ends the wait."""
         while True:
             try:
                 return future.result(timeout=JUDGE_POLL_S)
             except concurrent.futures.TimeoutError:
-                self._keep(
-                    job, lambda j: advance(j, self.worker_id, j.step, j.total, time.time(), self.lease_s)
-                )
+                if self.keeper.lost(job.id):
+                    raise EditCanceled(job.total, job.total) from None
 
     def _record(self, job: JobRecord, candidate: dict[str, Any]) -> None:
         self._keep(job, lambda j: add_candidate(j, self.worker_id, candidate, time.time(), self.lease_s))

@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from model.rewards import PERSPECTIVES
 
 MIB = 1024 * 1024
+# Pixels x steps x candidates: a 1024x1024 edit of 128 steps, 512x512 ones of 150 steps x 3 candidates.
+DEFAULT_MAX_JOB_COST = 1024 * 1024 * 128
 # Jobs one CUDA worker edits together when REWARDEDIT_MAX_BATCH is unset; a CPU worker edits one at a time.
 CUDA_MAX_BATCH = 8
 
@@ -58,20 +60,45 @@ class Settings(BaseSettings):
     )
     job_ttl_s: int = Field(default=24 * 3600, ge=60, description="how long job records and blobs are kept")
     max_queued_jobs: int = Field(default=1000, ge=1, description="submissions beyond this answer 429")
+    max_jobs_per_key: int | None = Field(
+        default=None,
+        ge=1,
+        description="with API keys: one key's queued and running jobs, beyond which it gets 429; "
+        "unset: a fair share, max_queued_jobs divided by the number of keys",
+    )
+    max_job_cost: int = Field(
+        default=DEFAULT_MAX_JOB_COST,
+        ge=64 * 64,
+        description="largest width x height x steps x candidates of one job (422 beyond): "
+        "the default allows a 1024x1024 edit of 128 steps; lower it for CPU workers",
+    )
     visibility_timeout_s: float = Field(
         default=2 * 3600,
         gt=0,
-        description="an unacknowledged job is redelivered after this; keep it above the longest job",
+        description="an unacknowledged message is redelivered after this (a backstop: abandoned jobs "
+        "are found by their lease); a redelivered job that is finished or running is skipped",
     )
     lease_s: float = Field(
-        default=300,
-        gt=0,
-        description="a running job counts as abandoned this long after its worker's last step",
+        default=15,
+        ge=2,
+        description="a running job whose worker has not renewed its lease (twice a second, from a "
+        "thread beside the edit) for this long is run again, once it has stayed so for a third of it",
+    )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="runs a job may lose to dead workers; then it fails with worker_lost",
     )
     restore_interval_s: float = Field(
-        default=60, gt=0, description="how often workers look for jobs abandoned by dead workers"
+        default=60, gt=0, description="how often workers restore messages past the visibility timeout"
     )
-    heartbeat_s: float = Field(default=5, gt=0, description="how often workers announce they are alive")
+    heartbeat_s: float = Field(
+        default=5, gt=0, description="how often workers announce they are alive and look for abandoned jobs"
+    )
+    protect_docs_and_metrics: bool = Field(
+        default=False,
+        description="with API keys: /docs, /redoc, /openapi.json and /metrics need a key too",
+    )
     max_batch: int | None = Field(
         default=None,
         ge=1,
@@ -105,8 +132,9 @@ class Settings(BaseSettings):
     )
     judge: str | None = Field(
         default=None,
-        description="judge backend for POST /score and candidates > 1 (`openai`: any OpenAI-compatible "
-        "chat-completions endpoint); unset: no judge",
+        description="judge for POST /score and candidates > 1: `openai` (any OpenAI-compatible "
+        "chat-completions endpoint), `editreward` (an EditReward reward model in this process), or one "
+        "per perspective, e.g. `following=editreward,preserving=openai,quality=editreward`; unset: no judge",
     )
     judge_base_url: str | None = Field(
         default=None, description="the judge's API root, e.g. http://vlm:8000/v1"
@@ -114,6 +142,24 @@ class Settings(BaseSettings):
     judge_model: str | None = Field(default=None, description="model name the judge endpoint serves")
     judge_api_key: SecretStr | None = Field(
         default=None, description="the judge endpoint's key: the variable `rewardedit label` and `eval` read"
+    )
+    judge_reward_model: Path | None = Field(
+        default=None, description="editreward: the EditReward checkpoint folder (model.safetensors)"
+    )
+    judge_base_model: Path | None = Field(
+        default=None,
+        description="editreward: its base model folder (config, tokenizer); unset: the checkpoint folder",
+    )
+    judge_calibration: Path | None = Field(
+        default=None,
+        description="editreward: its mu -> 0-5 calibration; unset: rewardedit-calibration.json in the "
+        "checkpoint folder, else an uncalibrated linear map",
+    )
+    judge_device: str | None = Field(
+        default=None, description="editreward: cpu or cuda (default: the worker's device)"
+    )
+    judge_batch_size: int = Field(
+        default=4, ge=1, description="editreward: candidates scored per forward pass"
     )
     judge_timeout_s: float = Field(default=60, gt=0, description="seconds per judge request")
     judge_max_retries: int = Field(default=2, ge=0, description="retries on 429, 5xx and timeouts")
@@ -162,6 +208,13 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return not self.broker_url
+
+    @property
+    def per_key_limit(self) -> int | None:
+        """One key's queued and running jobs at most; None without keys (everyone is one owner)."""
+        if not self.api_keys:
+            return None
+        return self.max_jobs_per_key or max(1, -(-self.max_queued_jobs // len(self.api_keys)))
 
     @property
     def judge_weights(self) -> dict[str, float]:

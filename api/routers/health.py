@@ -1,4 +1,8 @@
-"""/healthz (this process answers), /readyz (store reachable, a worker alive) and /metrics."""
+"""/healthz (this process answers), /readyz (store reachable, a worker alive) and /metrics.
+
+/healthz stays a liveness check, 200 whenever this process answers, but says whether the broker
+answers too; with API keys configured it shows no file-system paths.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from worker.backend import Backend
+from worker.backend import BROKER, Backend
+from worker.settings import Settings
 from worker.store import StoreUnavailable
 
-from ..dependencies import Store, get_backend
+from ..dependencies import Store, get_backend, get_settings, require_ops_access
 from ..errors import ApiError
 from ..schemas import ErrorBody, Health, Ready
 
@@ -34,10 +39,27 @@ def model_notice(models: list[dict[str, Any]]) -> str | None:
     return " ".join(dict.fromkeys(notices)) or None
 
 
+def broker_state(backend: Backend) -> str | None:
+    """Whether the broker answers now: "reachable" or "unreachable"; None in the embedded mode."""
+    if backend.mode != BROKER:
+        return None
+    try:
+        backend.store.ping()
+    except StoreUnavailable:
+        return "unreachable"
+    return "reachable"
+
+
 @router.get("/healthz", response_model=Health, summary="The API process is alive")
-def healthz(backend: Annotated[Backend, Depends(get_backend)]) -> Health:
-    models = served_models(backend)
-    return Health(status="ok", mode=backend.mode, models=models, notice=model_notice(models))
+def healthz(
+    backend: Annotated[Backend, Depends(get_backend)], settings: Annotated[Settings, Depends(get_settings)]
+) -> Health:
+    broker = broker_state(backend)
+    models = served_models(backend) if broker != "unreachable" else []
+    notice = model_notice(models)
+    if settings.api_keys:  # where clients are strangers, they see no file-system paths
+        models = [{name: value for name, value in model.items() if name != "path"} for model in models]
+    return Health(status="ok", mode=backend.mode, broker=broker, models=models, notice=notice)
 
 
 @router.get(
@@ -54,6 +76,11 @@ def readyz(store: Store) -> Ready:
     return Ready(status="ready", workers=len(workers))
 
 
-@router.get("/metrics", response_class=Response, summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    dependencies=[Depends(require_ops_access)],
+    summary="Prometheus metrics",
+)
 def metrics(request: Request, store: Store) -> Response:
     return Response(request.app.state.metrics.render(store), media_type=CONTENT_TYPE_LATEST)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from typing import Annotated
@@ -11,17 +12,20 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from worker.backend import Backend
-from worker.jobs import CANCELED, FINAL, QUEUED, SUCCEEDED, JobRecord, cancel, fail_queued, new_job
+from worker.jobs import CANCELED, FINAL, QUEUED, SUCCEEDED, JobRecord, cancel, new_job
 from worker.judging import NOT_CONFIGURED, ServiceJudge
 from worker.settings import Settings
-from worker.store import JobStore, StoreUnavailable, input_key, result_key
+from worker.store import JobStore, LimitReached, StoreUnavailable, input_key, result_key
 
+from ..admission import check_cost, check_replay, check_served_models, fingerprint, limits, refusal
 from ..dependencies import OwnedJob, Owner, Store, get_backend, get_judge, get_settings, require_multipart
 from ..errors import ApiError
 from ..images import prepare_upload
 from ..schemas import EditForm, ErrorBody, Job
 from ..watch import preferred_wait, watch
+from .health import served_models
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["jobs"])
 
 SEED_RANGE = 2**32
@@ -35,15 +39,40 @@ def job_view(store: JobStore, job: JobRecord) -> Job:
 
 
 def dispatch(backend: Backend, job_id: str) -> None:
-    """Hand the job to the workers; if the broker is down, fail it rather than leave it queued forever."""
+    """Hand the stored job to the workers, or leave it to the reapers if the broker just went down.
+
+    The job is stored by then, marked unsent until its message is: the workers' reapers send it
+    once the broker is back, and its client gets the job's id either way.
+    """
     try:
         backend.submit(job_id)
-    except StoreUnavailable:
-        error = {"code": "broker_unavailable", "message": "the job could not be queued; submit it again"}
-        backend.store.update(
-            job_id, lambda job: fail_queued(job, time.time(), error), delete=[input_key(job_id)]
+    except StoreUnavailable as exc:
+        logger.warning(
+            "job %s: stored, but its message is not sent yet (%s); a reaper will send it", job_id, exc
         )
-        raise
+
+
+async def answer(store: JobStore, job: JobRecord, wait: int | None) -> JSONResponse:
+    """The submitted job's JSON: 200 once finished within `wait` seconds, else 202.
+
+    The job exists by now, so nothing here may fail the request: a store outage meanwhile only
+    leaves the answer as stale as the last record read.
+    """
+    headers = {"Location": f"/jobs/{job.id}"}
+    try:
+        if wait is not None:
+            headers["Preference-Applied"] = f"wait={wait}"
+            job_id = job.id
+            async for current in watch(
+                lambda: store.get(job_id), lambda j: j.status, lambda j: j.finished, wait
+            ):
+                job = current
+        view = await run_in_threadpool(job_view, store, job)
+    except StoreUnavailable as exc:
+        logger.warning("job %s: answering with its last known state: %s", job.id, exc)
+        view = Job.from_record(job, None)
+    status = 200 if wait is not None and view.status in FINAL else 202
+    return JSONResponse(view.model_dump(mode="json"), status_code=status, headers=headers)
 
 
 @router.post(
@@ -71,31 +100,27 @@ async def submit_edit(
     ] = None,
 ) -> JSONResponse:
     store = backend.store
+    wait = preferred_wait(prefer)
     if form.candidates > 1 and judge is None:
         raise ApiError(
             422, NOT_CONFIGURED, "candidates > 1 needs a judge, and this service has none; send candidates=1"
         )
-    source, size = await run_in_threadpool(
-        prepare_upload, await image.read(), form.max_side, settings.max_pixels
-    )
-    if await run_in_threadpool(store.queue_length) >= settings.max_queued_jobs:
-        raise ApiError(429, "queue_full", "too many jobs are waiting; retry later", {"Retry-After": "10"})
+    check_served_models(form, await run_in_threadpool(served_models, backend))
+    data = await image.read()
+    source, size = await run_in_threadpool(prepare_upload, data, form.max_side, settings.max_pixels)
+    check_cost(form, size, settings.max_job_cost)
     seed = form.seed if form.seed is not None else secrets.randbelow(SEED_RANGE)
-    job = new_job(owner, form.model_dump(exclude={"seed"}), seed, time.time(), size)
-    stored = await run_in_threadpool(store.insert, job, {input_key(job.id): source}, idempotency_key)
+    job = new_job(owner, form.model_dump(exclude={"seed"}), seed, time.time(), size, fingerprint(form, data))
+    blobs = {input_key(job.id): source}
+    try:
+        stored = await run_in_threadpool(store.insert, job, blobs, idempotency_key, limits(settings))
+    except LimitReached as exc:
+        raise refusal(exc) from exc
+    check_replay(stored, job)
     if stored.id == job.id:
         await run_in_threadpool(dispatch, backend, job.id)
         request.app.state.metrics.submitted.inc()
-    headers = {"Location": f"/jobs/{stored.id}"}
-    wait = preferred_wait(prefer)
-    if wait is not None:
-        headers["Preference-Applied"] = f"wait={wait}"
-        job_id = stored.id
-        async for current in watch(lambda: store.get(job_id), lambda j: j.status, lambda j: j.finished, wait):
-            stored = current
-    view = await run_in_threadpool(job_view, store, stored)
-    status = 200 if wait is not None and view.status in FINAL else 202
-    return JSONResponse(view.model_dump(mode="json"), status_code=status, headers=headers)
+    return await answer(store, stored, wait)
 
 
 @router.get("/jobs/{job_id}", response_model=Job, responses=ERRORS, summary="A job's status and progress")
@@ -136,14 +161,17 @@ async def job_events(job: OwnedJob, store: Store) -> StreamingResponse:
     async def events():
         yield "retry: 1000\n\n"
         number = 0
-        async for view in watch(
-            fetch,
-            key=lambda v: (v.status, v.progress.step, v.queue_position, len(v.candidates)),
-            done=lambda v: v.status in FINAL,
-            repeat_after_s=SSE_KEEPALIVE_S,
-        ):
-            number += 1
-            yield f"id: {number}\ndata: {view.model_dump_json()}\n\n"
+        try:
+            async for view in watch(
+                fetch,
+                key=lambda v: (v.status, v.progress.step, v.queue_position, len(v.candidates)),
+                done=lambda v: v.status in FINAL,
+                repeat_after_s=SSE_KEEPALIVE_S,
+            ):
+                number += 1
+                yield f"id: {number}\ndata: {view.model_dump_json()}\n\n"
+        except StoreUnavailable as exc:  # the stream ends; the client reconnects after `retry`
+            logger.warning("job %s: event stream ended: %s", job.id, exc)
 
     return StreamingResponse(
         events(),

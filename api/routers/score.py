@@ -12,7 +12,7 @@ from judge import JudgeReplyError, JudgeRequestError
 from worker.judging import ServiceJudge, judge_error, judgements_dict
 from worker.settings import Settings
 
-from ..dependencies import get_owner, get_settings, require_judge, require_multipart
+from ..dependencies import get_judge, get_owner, get_settings, require_judge, require_multipart
 from ..errors import ApiError
 from ..images import read_upload
 from ..schemas import MAX_SIDE_LIMIT, ErrorBody, InstructionForm, JudgementsBody
@@ -36,13 +36,15 @@ async def score_edit(
     source: Annotated[UploadFile, File(description="the original image: PNG, JPEG or WebP")],
     edited: Annotated[UploadFile, File(description="the edited image: PNG, JPEG or WebP")],
     settings: Annotated[Settings, Depends(get_settings)],
-    judge: Annotated[ServiceJudge, Depends(require_judge)],
+    judge: Annotated[ServiceJudge | None, Depends(get_judge)],
 ) -> JudgementsBody:
     # Judged as POST /edit would see them: the same checks, upright RGB, long side at most the largest edit.
+    # A bad request is told so (4xx) before a service without a judge says it lacks one (501).
     images = [
         await run_in_threadpool(read_upload, await upload.read(), MAX_SIDE_LIMIT, settings.max_pixels)
         for upload in (source, edited)
     ]
+    judge = require_judge(judge)
     try:
         judgements = await judge.ajudge(*images, form.instruction)
     except (JudgeRequestError, JudgeReplyError) as exc:

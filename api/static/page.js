@@ -133,13 +133,21 @@ function buildForm() {
     const input = el("input", { type: "number", name, id: `field-${name}`, min, max, step, value });
     $("advanced").append(el("label", {}, label, input));
   }
+  const samplers = schema.scheduler.anyOf.find((option) => option.enum).enum;
+  const sampler = el(
+    "select",
+    { name: "scheduler", id: "field-scheduler" },
+    el("option", { value: "" }, "the model's own"),
+    ...samplers.map((name) => el("option", { value: name }, name)),
+  );
+  $("advanced").append(el("label", {}, "Sampler", sampler));
 }
 
 function fillForm(params) {
   for (const [name, value] of Object.entries(params)) {
     const field = form.elements.namedItem(name);
     if (!field || name === "seed") continue;
-    field.value = value;
+    field.value = value ?? "";
     field.dispatchEvent(new Event("input"));
   }
 }

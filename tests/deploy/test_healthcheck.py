@@ -25,7 +25,7 @@ from worker.healthcheck import check
 from worker.jobs import RUNNING, cancel, new_job
 from worker.redis_store import RedisJobStore
 from worker.settings import Settings
-from worker.store import input_key
+from worker.store import Limits, input_key
 
 HEARTBEAT_S = 0.5
 HOST = socket.gethostname()
@@ -129,7 +129,7 @@ def submit_long_edit(settings: Settings) -> str:
         "anonymous", EditForm(instruction="keep busy", steps=150).model_dump(exclude={"seed"}), 0, time.time()
     )
     store = RedisJobStore(settings.broker_url, settings.namespace, settings.job_ttl_s)
-    store.insert(job, {input_key(job.id): image.getvalue()}, None)
+    store.insert(job, {input_key(job.id): image.getvalue()}, None, Limits(queued=1, per_owner=None))
     store.close()
     dispatcher = CeleryDispatcher(create_celery(settings))
     dispatcher.submit(job.id)

@@ -1,4 +1,5 @@
-"""Fixtures for the judge tests: a scripted chat-completions server on loopback, and an edit to judge."""
+"""Fixtures for the judge tests: a scripted chat-completions server on loopback, an edit to judge, and a
+tiny EditReward model."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from .chat_server import ChatServer, Respond
+from .editreward_models import TinyEditReward, write_tiny_editreward
 
 
 @pytest.fixture
@@ -32,3 +34,9 @@ def edited_image(source_image: Image.Image) -> Image.Image:
 @pytest.fixture(autouse=True)
 def no_api_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REWARDEDIT_JUDGE_API_KEY", raising=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_editreward(tmp_path_factory: pytest.TempPathFactory) -> TinyEditReward:
+    """A tiny EditReward base folder and reward checkpoint in the released layouts (written once)."""
+    return write_tiny_editreward(tmp_path_factory.mktemp("editreward"))

@@ -11,6 +11,7 @@ from PIL import Image
 
 from judge import InputFileError
 from judge.benchmark import read_benchmark
+from model import RewardEditPipeline
 
 from .chat_server import Reply, judgement_reply
 from .helpers import rewardedit, same_pixels
@@ -72,8 +73,17 @@ def test_eval_edits_judges_and_tabulates_per_category(
         "eval", "--model", tiny_checkpoint, "--benchmark", tmp_path / "bench", "--out", out,
         "--judge", "openai", "--base-url", server.base_url, "--judge-model", "test-vlm",
         "--cache-dir", tmp_path / "cache", "--steps", "2", "--seed", "3", "--device", "cpu",
+        "--scheduler", "dpmpp_2m",
     )  # fmt: skip
     assert code == 1  # one item could not be judged; everything else is still reported
+    expected = RewardEditPipeline.from_pretrained(tiny_checkpoint)(
+        image=Image.open(tmp_path / "bench" / "photos" / "cup.png"),
+        instruction="make the square red",
+        num_inference_steps=2,
+        generator=torch.Generator().manual_seed(3),
+        scheduler="dpmpp_2m",
+    )
+    assert same_pixels(Image.open(out / "images" / "cup.png"), expected.images[0])
 
     for item_id, *_ in ITEMS:
         edited = Image.open(out / "images" / f"{item_id}.png")
@@ -105,7 +115,7 @@ def test_eval_edits_judges_and_tabulates_per_category(
     assert table["all"]["following"] == {"accuracy": 0.5, "mean_score": 3.0}
     assert table["all"]["quality"] == {"accuracy": 0.75, "mean_score": 4.0}
     assert results["failed"] == 1 and results["settings"]["steps"] == 2 and results["settings"]["seed"] == 3
-    assert results["judge"]["model"] == "test-vlm"
+    assert results["judge"]["model"] == "test-vlm" and results["settings"]["scheduler"] == "dpmpp_2m"
 
     markdown = (out / "results.md").read_text()
     assert "| style | 2 | 50.0% | 2.50 | 0.0% | 2.00 | 100.0% | 4.50 |" in markdown

@@ -54,7 +54,7 @@ def test_the_openai_judge_needs_an_endpoint_and_a_model():
         create_judge("openai", JudgeOptions(model="gpt-4o"))
     with pytest.raises(ValueError, match="must start with http:// or https://"):
         create_judge("openai", JudgeOptions(base_url="localhost:8000/v1", model="m"))
-    with pytest.raises(ValueError, match="unknown judge 'nope'; known: openai"):
+    with pytest.raises(ValueError, match="unknown judge 'nope'; known: editreward, openai"):
         create_judge("nope", JudgeOptions())
 
 

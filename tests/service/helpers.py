@@ -21,12 +21,17 @@ from api.local_stack import RedisServer, Service, Worker
 from model import RewardEditPipeline, Rewards
 from worker.redis_store import RedisJobStore
 
+from .gate import Gate, launch
+
 FINAL = ("succeeded", "failed", "canceled")
 # Threads of torch in the service processes and in the reference edit: pixels depend on the count.
 TORCH_THREADS = 1
 API_KEYS = ("key-a", "key-b")
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-BASE_SETTINGS = {"REWARDEDIT_TORCH_THREADS": str(TORCH_THREADS), "REWARDEDIT_HEARTBEAT_S": "0.5"}
+BASE_SETTINGS = {"REWARDEDIT_TORCH_THREADS": str(TORCH_THREADS)}
+# Most stacks announce their workers often, so /readyz follows workers closely; tests of the
+# timing itself (recovery) keep every timing setting at its default.
+FAST_HEARTBEAT = {"REWARDEDIT_HEARTBEAT_S": "0.5"}
 
 
 def eventually(condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
@@ -151,6 +156,7 @@ def reference_edit(pipe: RewardEditPipeline, image: Image.Image, fields: dict[st
             reward_guidance_scale=fields.get("reward_guidance_scale", 1.0),
             generator=torch.Generator().manual_seed(fields["seed"]),
             max_side=fields.get("max_side", 512),
+            scheduler=fields.get("scheduler"),
         ).images[0]
 
 
@@ -181,9 +187,19 @@ class Stack:
         self.clients.append(client)
         return client
 
-    def start_worker(self) -> Worker:
-        worker = Worker(self.workdir, self.settings, self.model, name=f"worker-{len(self.workers)}")
+    def start_worker(self, gate: Gate | None = None) -> Worker:
+        """Another worker; with a gate, its edits wait after their first step until the gate opens."""
+        settings, module = launch(self.settings, gate)
+        worker = Worker(self.workdir, settings, self.model, f"worker-{len(self.workers)}", module)
         self.workers.append(worker)
+        return worker
+
+    def worker_running(self, job_id: str) -> Worker:
+        """The worker process that holds the job (a worker's id names its process)."""
+        store = self.store()
+        holder = store.get(job_id).worker
+        store.close()
+        [worker] = [w for w in self.workers if f"-{w.process.popen.pid}-" in holder]
         return worker
 
     def store(self) -> RedisJobStore:
@@ -201,17 +217,31 @@ class Stack:
             worker.stop()
 
 
-def start_stack(workdir: Path, model: Path | None, redis_url: str | None = None, **settings: str) -> Stack:
-    """API (+ one worker when redis_url is given), ready to take jobs."""
-    settings = {**BASE_SETTINGS, "REWARDEDIT_DATA_DIR": str(workdir / "data"), **settings}
+def start_stack(
+    workdir: Path,
+    model: Path | None,
+    redis_url: str | None = None,
+    gate: Gate | None = None,
+    default_timing: bool = False,
+    **settings: str,
+) -> Stack:
+    """API (+ one worker when redis_url is given), ready to take jobs.
+
+    With a gate, the process that runs the jobs (the worker, or the embedded service) holds each
+    edit after its first step until the gate opens. default_timing keeps the heartbeat at its
+    default too.
+    """
+    timing = {} if default_timing else FAST_HEARTBEAT
+    settings = {**BASE_SETTINGS, **timing, "REWARDEDIT_DATA_DIR": str(workdir / "data"), **settings}
     if redis_url is not None:
         settings["REWARDEDIT_BROKER_URL"] = redis_url
         settings["REWARDEDIT_NAMESPACE"] = f"test-{uuid.uuid4().hex[:8]}"
     stack = Stack(workdir, settings, model)
     try:
         if redis_url is not None:
-            stack.start_worker()
-        stack.service = Service(workdir, settings, model)
+            stack.start_worker(gate)
+        service_settings, module = launch(settings, gate if redis_url is None else None)
+        stack.service = Service(workdir, service_settings, model, module)
         stack.service.wait_ready()
     except BaseException:
         stack.stop()

@@ -23,11 +23,12 @@ from worker.local_store import LocalJobStore
 from worker.model_source import ModelInfo
 from worker.runner import SKIPPED, EditRunner, optimize_pipeline
 from worker.settings import Settings
-from worker.store import JobStore, input_key, result_key
+from worker.store import JobStore, Limits, input_key, result_key
 
 from .helpers import Stack, encode, eventually, reference_edit, start_stack
 
 MAX_BATCH = 4
+LIMITS = Limits(queued=100, per_owner=None)
 # Distinct creation times, so the queue order is the submission order.
 _clock = itertools.count()
 
@@ -48,7 +49,7 @@ def queue_job(store: JobStore, image: Image.Image, **fields: Any) -> tuple[JobRe
     form = EditForm(**fields)
     source, size = prepare_upload(encode(image), form.max_side, 4096 * 4096)
     job = new_job("owner", form.model_dump(exclude={"seed"}), form.seed, 1000.0 + next(_clock), size)
-    store.insert(job, {input_key(job.id): source}, None)
+    store.insert(job, {input_key(job.id): source}, None, LIMITS)
     return job, fields
 
 
@@ -69,7 +70,7 @@ def runner_for(store: JobStore, pipe: RewardEditPipeline, max_batch: int = MAX_B
 
 
 # -- the rules --------------------------------------------------------------------------------------
-def test_jobs_batch_together_only_with_the_same_size_steps_and_reward_guidance():
+def test_jobs_batch_together_only_with_the_same_size_steps_sampler_and_reward_guidance():
     params = EditForm(instruction="x", steps=3).model_dump(exclude={"seed"})
     base = new_job("owner", params, seed=1, now=1.0, size=(64, 64))
     assert batch_key(base) == batch_key(new_job("other", {**params, "following": 1.0}, 2, 2.0, (64, 64)))
@@ -77,6 +78,7 @@ def test_jobs_batch_together_only_with_the_same_size_steps_and_reward_guidance()
     assert batch_key(base) != batch_key(new_job("owner", {**params, "steps": 4}, 1, 1.0, (64, 64)))
     guided = {**params, "reward_guidance_scale": 2.0}
     assert batch_key(base) != batch_key(new_job("owner", guided, 1, 1.0, (64, 64)))
+    assert batch_key(base) != batch_key(new_job("owner", {**params, "scheduler": "ddim"}, 1, 1.0, (64, 64)))
     assert batch_key(new_job("owner", {**params, "candidates": 2}, 1, 1.0, (64, 64))) is None
     assert batch_key(new_job("owner", params, 1, 1.0)) is None  # size unknown: runs alone
 
@@ -170,7 +172,7 @@ def test_a_failed_batch_runs_its_jobs_alone_so_only_the_bad_one_fails(
     # A record no API would write (a blank instruction): the pipeline refuses the whole batch.
     bad_params = {**EditForm(instruction="x", steps=2).model_dump(exclude={"seed"}), "instruction": " "}
     bad = new_job("owner", bad_params, seed=2, now=1000.0 + next(_clock), size=(64, 64))
-    local_store.insert(bad, {input_key(bad.id): local_store.get_blob(input_key(good.id))}, None)
+    local_store.insert(bad, {input_key(bad.id): local_store.get_blob(input_key(good.id))}, None, LIMITS)
 
     assert runner_for(local_store, reference_pipe).run(good.id) == SUCCEEDED
     assert local_store.get(bad.id).status == "failed"

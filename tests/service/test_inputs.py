@@ -52,6 +52,7 @@ CORPUS = {
     "max_side_too_large": (lambda c, png: c.submit(png, max_side=2048), 422, "invalid_field"),
     "guidance_too_large": (lambda c, png: c.submit(png, guidance_scale=31), 422, "invalid_field"),
     "negative_seed": (lambda c, png: c.submit(png, seed=-1), 422, "invalid_field"),
+    "unknown_scheduler": (lambda c, png: c.submit(png, scheduler="k_lms"), 422, "invalid_field"),
     "reward_text_too_long": (lambda c, png: c.submit(png, following_text="x" * 301), 422, "invalid_field"),
     "steps_not_a_number": (lambda c, png: c.submit(png, steps="many"), 422, "invalid_field"),
     "missing_image": (lambda c, png: c.submit(None), 422, "invalid_field"),

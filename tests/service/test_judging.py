@@ -1,7 +1,9 @@
-"""Judges in the service: POST /score and best-of-N `candidates`, against a real chat-completions server.
+"""Judges in the service: POST /score and best-of-N `candidates`, against a real chat-completions server,
+and with a tiny EditReward model that the service process holds itself.
 
-The judge is tests/judge/chat_server.py on loopback; it scores an edited image by looking its
-pixels up in a table the test fills, so the test knows which candidate must win.
+The chat judge is tests/judge/chat_server.py on loopback; it scores an edited image by looking its
+pixels up in a table the test fills, so the test knows which candidate must win. The EditReward
+judge's choice is checked against the same tiny model run in this process.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from judge.editreward import EditRewardScorer, EditToScore
+from judge.editreward.calibration import default_calibration
 from model.rewards import PERSPECTIVES
 
 from ..judge.chat_server import STYLES, ChatRequest, ChatServer, Reply, judgement_reply
+from ..judge.editreward_models import TinyEditReward, write_tiny_editreward
 from .helpers import Stack, encode, error_of, reference_edit, start_stack
 from .test_inputs import bomb_png
 
@@ -27,6 +32,8 @@ API_KEY = "client-key"
 WEIGHTS = {"following": 3.0, "preserving": 1.0, "quality": 1.0}
 UNKNOWN_SCORE = 0.5  # for images the table does not name: a candidate nobody expected loses
 PROBLEM = "the square is still blue"
+# EditReward judges following and quality, the chat server preserving.
+COMPOSITE = "editreward,preserving=openai"
 
 
 class ScriptedJudge:
@@ -281,3 +288,111 @@ def test_canceling_a_best_of_n_job_while_editing_and_while_judging(
     assert stopped["status"] == "canceled" and stopped["progress"]["total"] == 300
     assert stopped["progress"]["step"] < 150 and stopped["candidates"] == []
     assert client.job(judging)["status"] == "canceled"
+
+
+@pytest.fixture(scope="module")
+def tiny_editreward(tmp_path_factory: pytest.TempPathFactory) -> TinyEditReward:
+    return write_tiny_editreward(tmp_path_factory.mktemp("editreward"))
+
+
+def editreward_settings(model: TinyEditReward, chat: ChatServer | None = None) -> dict[str, str]:
+    """EditReward judging everything, or with a chat server, everything but preserving (a composite)."""
+    weights = {f"REWARDEDIT_JUDGE_WEIGHT_{name.upper()}": str(weight) for name, weight in WEIGHTS.items()}
+    return {
+        **(judge_settings(chat) if chat is not None else {}),
+        "REWARDEDIT_JUDGE": COMPOSITE if chat is not None else "editreward",
+        "REWARDEDIT_JUDGE_REWARD_MODEL": str(model.reward),
+        "REWARDEDIT_JUDGE_BASE_MODEL": str(model.base),
+        "REWARDEDIT_JUDGE_DEVICE": "cpu",
+        "REWARDEDIT_API_KEYS": API_KEY,
+        **weights,
+    }
+
+
+@pytest.fixture(scope="module")
+def editreward_stack(
+    tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path, tiny_editreward: TinyEditReward
+) -> Iterator[Stack]:
+    """Embedded mode: the service process holds the editor and the reward model."""
+    workdir = tmp_path_factory.mktemp("editreward-embedded")
+    stack = start_stack(workdir, tiny_checkpoint, **editreward_settings(tiny_editreward))
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="module")
+def composite_broker_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_checkpoint: Path,
+    redis_url: str,
+    tiny_editreward: TinyEditReward,
+    judge_server: ChatServer,
+) -> Iterator[Stack]:
+    """Redis + a worker holding both models, the chat server judging preserving; the API loads the
+    reward model on its first POST /score."""
+    workdir = tmp_path_factory.mktemp("composite-broker")
+    settings = editreward_settings(tiny_editreward, judge_server)
+    stack = start_stack(workdir, tiny_checkpoint, redis_url, **settings)
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="module")
+def local_scorer(tiny_editreward: TinyEditReward) -> EditRewardScorer:
+    return EditRewardScorer.from_pretrained(tiny_editreward.reward, tiny_editreward.base, device="cpu")
+
+
+def expected_editreward(scorer: EditRewardScorer, source: Image.Image, edited: Image.Image, instruction: str):
+    """Each perspective's (raw mu, mapped score, verdict) as the service must report them."""
+    (scores,) = scorer.score([EditToScore(source, edited, instruction)])
+    mus = {"following": scores.instruction_following, "preserving": scores.instruction_following}
+    mus["quality"] = scores.visual_quality
+    maps = default_calibration().maps
+    return {name: (mu, maps[name].score(mu), maps[name].verdict(mu)) for name, mu in mus.items()}
+
+
+def check_judgements(
+    judgements: dict[str, dict[str, Any]], expected: dict[str, tuple], stack_name: str
+) -> float:
+    """The judgements match (raw, score, verdict), preserving the chat server's in the composite;
+    the weighted score they give."""
+    if stack_name == "composite_broker_stack":  # the chat server's answer for images it was not told of
+        assert judgements["preserving"] == expected_judgements({"preserving": UNKNOWN_SCORE})["preserving"]
+        expected = {name: value for name, value in expected.items() if name != "preserving"}
+    for name, (mu, score, verdict) in expected.items():
+        assert judgements[name]["raw"] == pytest.approx(mu, abs=1e-4)
+        assert judgements[name]["score"] == pytest.approx(score, abs=1e-4)
+        assert judgements[name]["verdict"] is verdict
+    return sum(WEIGHTS[name] * judgements[name]["score"] for name in WEIGHTS) / sum(WEIGHTS.values())
+
+
+@pytest.mark.parametrize("stack_name", ["editreward_stack", "composite_broker_stack"])
+def test_best_of_n_with_the_editreward_judge(
+    request, stack_name, source_image, source_png, reference_pipe, local_scorer
+):
+    stack = request.getfixturevalue(stack_name)
+    fields = {"instruction": f"make the square red ({stack_name})", "steps": 2, "seed": 77}
+    seeds = [fields["seed"] + index for index in range(3)]
+    edits = [reference_edit(reference_pipe, source_image, {**fields, "seed": seed}) for seed in seeds]
+    client = stack.client()
+    job = client.wait(client.submit_ok(source_png, candidates=3, **fields)["id"], timeout_s=180)
+    assert job["status"] == "succeeded", job
+    assert [candidate["seed"] for candidate in job["candidates"]] == seeds
+    weighted = []
+    for candidate, edit in zip(job["candidates"], edits, strict=True):
+        expected = expected_editreward(local_scorer, source_image, edit, fields["instruction"])
+        weighted.append(check_judgements(candidate["judgements"], expected, stack_name))
+        assert candidate["weighted_score"] == pytest.approx(weighted[-1]) and candidate["error"] is None
+    best = int(np.argmax(weighted))
+    assert [candidate["chosen"] for candidate in job["candidates"]] == [i == best for i in range(3)]
+    assert pixels(client.result(job["id"])) == pixels(edits[best])
+
+
+@pytest.mark.parametrize("stack_name", ["editreward_stack", "composite_broker_stack"])
+def test_score_with_the_editreward_judge_shows_raw_mu(request, stack_name, source_image, local_scorer):
+    stack = request.getfixturevalue(stack_name)
+    edited = ImageOps.invert(source_image)
+    response = score(stack.client().http, encode(source_image), encode(edited), instruction="invert it")
+    assert response.status_code == 200, response.text
+    expected = expected_editreward(local_scorer, source_image, edited, "invert it")
+    check_judgements(response.json(), expected, stack_name)

@@ -8,13 +8,29 @@ from pydantic import ValidationError
 
 from api.watch import preferred_wait
 from model import InvalidInputError, NonFiniteImageError
-from worker.jobs import CANCELED, QUEUED, RUNNING, SUCCEEDED, advance, cancel, claim, finish, new_job
+from worker.jobs import (
+    CANCELED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    advance,
+    cancel,
+    claim,
+    finish,
+    give_up,
+    new_job,
+    renew,
+    requeue,
+)
+from worker.leases import KEEP_S
 from worker.local_store import LocalJobStore
 from worker.runner import describe_failure
 from worker.settings import Settings
-from worker.store import input_key
+from worker.store import Limits, input_key
 
 PARAMS = {"instruction": "x", "steps": 10}
+LIMITS = Limits(queued=10, per_owner=None)
 
 
 def test_settings_read_the_broker_url_from_either_variable(monkeypatch):
@@ -34,6 +50,13 @@ def test_settings_split_api_keys_and_keep_the_lease_inside_the_visibility_timeou
         Settings(lease_s=10, visibility_timeout_s=10)
 
 
+def test_the_default_timing_finds_a_dead_worker_within_the_promised_bound():
+    """README's "Failure modes": the lease, a settled second look, and a heartbeat's sweep: < 60 s."""
+    settings = Settings()
+    assert settings.lease_s + settings.lease_s / 3 + 2 * settings.heartbeat_s < 60
+    assert settings.lease_s / 3 >= 10 * KEEP_S  # a live worker renews many times before it looks dead
+
+
 @pytest.mark.parametrize(
     ("header", "seconds"),
     [
@@ -43,6 +66,11 @@ def test_settings_split_api_keys_and_keep_the_lease_inside_the_visibility_timeou
         ("respond-async, wait=10", 10),
         ("WAIT = 7", 7),
         ("wait=600", 60),
+        ("wait=" + "9" * 5000, 60),
+        ("wait=" + "0" * 5000 + "5", 5),
+        ('respond-async, wait="12"', 12),
+        ("await=5", None),
+        ("wait=soon", None),
     ],
 )
 def test_prefer_wait(header, seconds):
@@ -61,6 +89,23 @@ def test_a_job_runs_once_per_claim_and_a_live_lease_blocks_duplicates():
     done = finish(taken_over, "w2", SUCCEEDED, now=108.0)
     assert done.status == SUCCEEDED and done.step == done.total
     assert claim(done, "w3", now=200.0, lease_s=5) is None and cancel(done, now=200.0) is None
+
+
+def test_an_abandoned_job_is_requeued_or_given_up_only_while_its_lease_is_the_one_seen():
+    running = claim(new_job("owner", PARAMS, seed=1, now=100.0), "w1", now=101.0, lease_s=5)
+    assert renew(running, "w2", now=102.0, lease_s=5) is None  # not w2's
+    renewed = renew(running, "w1", now=103.0, lease_s=5)
+    assert renewed.lease_until == 108.0
+    assert requeue(renewed, running.lease_until) is None  # renewed since the reaper looked
+    queued = requeue(renewed, renewed.lease_until)
+    assert (queued.status, queued.worker, queued.attempts, queued.started_at) == (QUEUED, None, 1, None)
+    again = claim(queued, "w2", now=120.0, lease_s=5)
+    assert again.attempts == 2 and again.worker == "w2"
+    error = {"code": "worker_lost", "message": "lost"}
+    assert give_up(again, again.lease_until + 1, now=130.0, error=error) is None
+    failed = give_up(again, again.lease_until, now=130.0, error=error)
+    assert (failed.status, failed.error, failed.attempts) == (FAILED, error, 2)
+    assert requeue(cancel(again, now=121.0), again.lease_until) is None  # canceled meanwhile
 
 
 def test_cancel_stops_queued_and_running_jobs():
@@ -82,9 +127,9 @@ def test_failure_codes():
 def test_local_store_applies_changes_and_blobs_atomically(tmp_path):
     store = LocalJobStore(tmp_path, ttl_s=3600)
     job = new_job("owner", PARAMS, seed=1, now=100.0)
-    assert store.insert(job, {input_key(job.id): b"png"}, "key") == job
+    assert store.insert(job, {input_key(job.id): b"png"}, "key", LIMITS) == job
     duplicate = new_job("owner", PARAMS, seed=2, now=101.0)
-    assert store.insert(duplicate, {input_key(duplicate.id): b"png"}, "key") == job
+    assert store.insert(duplicate, {input_key(duplicate.id): b"png"}, "key", LIMITS) == job
     assert store.get(duplicate.id) is None and store.get_blob(input_key(duplicate.id)) is None
     assert store.queue_position(job.id) == 1
     assert store.update(job.id, lambda j: None, put={"x": b"1"}) is None and store.get_blob("x") is None

@@ -110,12 +110,13 @@ def test_edit_with_sliders_see_progress_and_result_then_rerun_with_the_same_seed
     page.click("summary:has-text('Advanced settings')")
     page.fill("#field-steps", str(STEPS))
     page.fill("#field-max_side", str(SIDE))
+    page.select_option("#field-scheduler", "dpmpp_2m")
 
     first = submitted_job(page, "#submit")
     params = first["params"]
     assert (params["following"], params["preserving"], params["quality"]) == (4.0, 5.0, 5.0)
     assert params["quality_text"] == "slightly blurry" and params["following_text"] == "None"
-    assert (params["steps"], params["max_side"]) == (STEPS, SIDE)
+    assert (params["steps"], params["max_side"], params["scheduler"]) == (STEPS, SIDE, "dpmpp_2m")
 
     expect(page.locator("#job-status")).to_contain_text("Done", timeout=JOB_TIMEOUT_MS)
     expect(page.locator("#result-image")).to_be_visible()
