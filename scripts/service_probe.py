@@ -194,7 +194,8 @@ def cancel(args: argparse.Namespace, workdir: Path, model: Path) -> dict[str, An
 
 def step_gaps(args: argparse.Namespace, workdir: Path, model: Path) -> dict[str, Any]:
     """In this process: an edit of one step at the largest size, timing the gaps between the
-    worker's cancellation checks (worker/interrupt.py; the old code checks after steps only).
+    worker's cancellation checks (worker/interrupt.py), or, --between-steps-only, between the
+    pipeline's own step callbacks, as the worker checked before.
     """
     import torch
 
@@ -208,11 +209,11 @@ def step_gaps(args: argparse.Namespace, workdir: Path, model: Path) -> dict[str,
         marks.append(time.perf_counter())
         return False
 
-    try:
-        from worker.interrupt import MidStepStop
-    except ImportError:
+    if args.between_steps_only:
         checked = contextlib.nullcontext()
     else:
+        from worker.interrupt import MidStepStop
+
         checked = MidStepStop(pipeline).arm(check, 1)
     image = Image.open(io.BytesIO(png(args.side)))
     with checked:
@@ -247,6 +248,7 @@ def main() -> None:
     commands.add_parser("redis-down")
     gaps = commands.add_parser("step-gaps")
     gaps.add_argument("--side", type=int, default=1024)
+    gaps.add_argument("--between-steps-only", action="store_true", help="no checks inside steps")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)

@@ -2,8 +2,8 @@
 
 The pipeline asks its callback whether to go on after every step. On a CPU one step of a large
 edit takes minutes, so a canceled job would hold its worker that long. The runner therefore also
-hooks the blocks of the U-Net and the VAE (each resnet, attention and feed-forward block: dozens
-per step) with a check that raises EditCanceled once every job of the call is lost; the lease
+hooks the blocks of the U-Net and the VAE (each resnet, attention, feed-forward and resampling
+block: dozens per step) with a check that raises EditCanceled once every job of the call is lost; the lease
 keeper finds that out within half a second of a DELETE (worker/leases.py). One attention over a
 large image is itself minutes on a CPU (the demo model's VAE attends over 65,536 positions at
 1024 px), so while a call is armed, attention with more than MAX_SCORES query-key pairs runs in
@@ -22,14 +22,16 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.attention import FeedForward
 from diffusers.models.attention_processor import Attention
+from diffusers.models.downsampling import Downsample2D
 from diffusers.models.resnet import ResnetBlock2D
+from diffusers.models.upsampling import Upsample2D
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from model import EditCanceled, RewardEditPipeline
 from model.pipeline import StepCallback
 
-HOOKED_BLOCKS = (ResnetBlock2D, Attention, FeedForward)
+HOOKED_BLOCKS = (ResnetBlock2D, Attention, FeedForward, Downsample2D, Upsample2D)
 # Query-key pairs one attention call computes at once: a 64x64-latent self-attention, a fraction
 # of a second on a CPU. Below it attention runs as it always does.
 MAX_SCORES = 4096 * 4096

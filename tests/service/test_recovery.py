@@ -54,6 +54,8 @@ def stack(tmp_path: Path, tiny_checkpoint: Path, redis_server: RedisServer, gate
     yield stack
     gate.open()
     stack.stop()
+    if not redis_server.process.alive:  # a test that failed with Redis stopped leaves it so
+        redis_server.start()
 
 
 def seconds(timestamp: str) -> float:
