@@ -2,15 +2,19 @@
 
 uvicorn's default httptools parser takes request heads of any size (a 16 MB header is read into
 memory), and neither parser closes a connection that never completes a request. h11 refuses a
-head over MAX_HEAD_BYTES with a 400; BoundedH11Protocol closes a connection whose request head is
-not complete HEAD_TIMEOUT_S after it opened, or after the previous response, however slowly its
-bytes arrive. Request bodies are bounded by the upload limit (upload_limit.py).
+head still incomplete past MAX_HEAD_BYTES (one that arrives whole in a single socket read, at
+most 256 KiB, passes); BoundedH11Protocol answers that, and any request h11 cannot read, with a 400 in
+the API's error shape, and closes a connection whose request head is not complete
+HEAD_TIMEOUT_S after it opened, or after the previous response, however slowly its bytes arrive.
+Request bodies are bounded by the upload limit (upload_limit.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 
+import h11
 import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -30,6 +34,20 @@ class BoundedH11Protocol(H11Protocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         self._await_head()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request h11 cannot read, as JSON `{"error": {"code", "message"}}`."""
+        message = f"the request could not be read (malformed, or its head is over {MAX_HEAD_BYTES} bytes)"
+        body = json.dumps({"error": {"code": "bad_request", "message": message}}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        response = h11.Response(status_code=400, headers=headers, reason=b"Bad Request")
+        for event in (response, h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
 
     def _await_head(self) -> None:
         """Close the connection unless a new request's head arrives (a new cycle) in time."""

@@ -4,6 +4,7 @@ checks, what /healthz shows, protected docs and metrics, and bounded request hea
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -104,11 +105,20 @@ def exchange(sock: socket.socket, data: bytes) -> bytes:
     return received
 
 
-def test_an_oversized_request_head_is_refused(embedded_stack):
+def head_of(size: int) -> bytes:
+    """The start of a request head with a `size`-byte header, not yet ended."""
+    return b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * size
+
+
+def test_an_oversized_request_head_is_refused_with_a_json_400(embedded_stack):
     with connect(embedded_stack) as sock:
-        head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (16 * 1024 * 1024) + b"\r\n\r\n"
-        answer = exchange(sock, head)
-    assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer[:100]
+        answer = exchange(sock, head_of(16 * 1024 * 1024) + b"\r\n\r\n")
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer[:100]  # closed while it was sent
+    with connect(embedded_stack) as sock:  # the server has read all of it when it answers: no reset
+        answer = exchange(sock, head_of(MAX_HEAD_BYTES + 1024))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"content-type: application/json" in head.lower()
+    assert json.loads(body)["error"]["code"] == "bad_request"
     fits = {"X-Fits": "a" * (MAX_HEAD_BYTES // 2)}
     assert embedded_stack.client().http.get("/healthz", headers=fits).status_code == 200
 
