@@ -12,12 +12,12 @@ from model.rewards import PERSPECTIVES, Rewards
 from rewardedit.console import fail
 
 from .cache import default_cache_dir
-from .composite import parse_judge_spec
 from .editreward.calibration import CALIBRATION_FILE
 from .editreward.cli import register as register_editreward
 from .judgement import Judge
 from .registry import JudgeOptions, create_judge, judge_names
-from .select import BY_OVERALL, BY_SCORE
+from .reward_bench.cli import register as register_reward_bench
+from .select import BY_OVERALL, BY_SCORE, default_by
 
 EXIT_ITEMS_FAILED = 1
 
@@ -101,16 +101,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     select.set_defaults(func=select_command)
 
     register_editreward(subparsers)
+    register_reward_bench(subparsers)
 
 
-def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
+def add_judge_arguments(parser: argparse.ArgumentParser, many: bool = False) -> None:
+    """The judge flags; `many`: --judge may be repeated (and is required), the other flags shared."""
     group = parser.add_argument_group("judge")
     group.add_argument(
         "--judge",
-        default="openai",
+        default=None if many else "openai",
+        action="append" if many else "store",
+        required=many,
         metavar="SPEC",
         help=f"judge backend ({', '.join(judge_names())}), or one per perspective, e.g. "
-        "following=editreward,preserving=openai,quality=editreward (a bare NAME judges the rest)",
+        "following=editreward,preserving=openai,quality=editreward (a bare NAME judges the rest)"
+        + ("; repeat to compare judges" if many else ""),
     )
     group.add_argument("--base-url", help="OpenAI-compatible API root, e.g. https://api.openai.com/v1")
     group.add_argument("--judge-model", help="model name the endpoint serves, e.g. gpt-4o")
@@ -135,9 +140,14 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_judge(args: argparse.Namespace) -> Judge:
     """The judge the flags describe; ValueError for a bad combination (e.g. openai without --base-url)."""
+    return create_judge(args.judge, judge_options(args))
+
+
+def judge_options(args: argparse.Namespace) -> JudgeOptions:
+    """Everything the judge flags say, for any judge spec."""
     if not args.verbose:  # one INFO line per HTTP request would bury the progress bar
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    options = JudgeOptions(
+    return JudgeOptions(
         base_url=args.base_url,
         model=args.judge_model,
         concurrency=args.concurrency,
@@ -150,7 +160,6 @@ def build_judge(args: argparse.Namespace) -> Judge:
         batch_size=args.reward_batch_size,
         calibration=args.calibration,
     )
-    return create_judge(args.judge, options)
 
 
 def label_command(args: argparse.Namespace) -> int:
@@ -252,10 +261,8 @@ def select_command(args: argparse.Namespace) -> int:
     from .select import Cut, histogram, scores_path, select_manifest
 
     try:
-        assignment = parse_judge_spec(args.judge)
-        editreward = {assignment["following"], assignment["quality"]} == {"editreward"}
-        by = args.by or (BY_OVERALL if editreward else BY_SCORE)
-        if by == BY_OVERALL and not editreward:
+        by = args.by or default_by(args.judge)
+        if by == BY_OVERALL and default_by(args.judge) != BY_OVERALL:
             raise ValueError("--by overall needs editreward to judge following and quality")
         cut = Cut(args.top_k, args.min_score)
         judge = build_judge(args)

@@ -58,6 +58,16 @@ def scores_path(out: Path) -> Path:
     return out.with_name(out.name + ".scores.jsonl")
 
 
+def default_by(judge_spec: str) -> str:
+    """EditReward's overall where editreward judges following and quality (as its authors ranked
+    edits), else the weighted mean of the three 0-5 scores. ValueError for a bad spec."""
+    from .composite import parse_judge_spec
+
+    assignment = parse_judge_spec(judge_spec)
+    editreward = {assignment["following"], assignment["quality"]} == {"editreward"}
+    return BY_OVERALL if editreward else BY_SCORE
+
+
 def selection_score(judgements: Judgements, by: str, weights: Mapping[str, float]) -> float:
     if by == BY_SCORE:
         return weighted_score(judgements, weights)

@@ -8,7 +8,15 @@ import logging
 import sys
 
 # Each module exposes `register(subparsers)`, adding its subcommands with `set_defaults(func=...)`.
-COMMAND_MODULES = ("model.cli", "api.cli", "worker.cli", "training.cli", "judge.cli", "synth.cli")
+COMMAND_MODULES = (
+    "model.cli",
+    "api.cli",
+    "worker.cli",
+    "training.cli",
+    "judge.cli",
+    "judge.reward_training.cli",
+    "synth.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ from typing import Any
 from tokenizers import AddedToken, Tokenizer
 from transformers import Qwen2_5_VLConfig
 
-from .images import VisionSettings
+from .images import PIXELS_KEY, TARGET_PIXELS, VisionSettings
 from .prompts import REWARD_TOKEN
 
 CONFIG = "config.json"
@@ -88,6 +88,7 @@ def read_vision_settings(folder: Path) -> VisionSettings:
             merge_size=int(data["merge_size"]),
             mean=tuple(float(x) for x in data["image_mean"]),
             std=tuple(float(x) for x in data["image_std"]),
+            pixels=int(data.get(PIXELS_KEY, TARGET_PIXELS)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise BaseFolderError(f"{folder / PREPROCESSOR_CONFIG}: missing or bad entry {exc}") from exc

@@ -17,25 +17,26 @@ from PIL import Image
 SIZE_FACTOR = 28  # both sides become multiples of this (patch 14 x merge 2)
 TARGET_PIXELS = 256 * 28 * 28  # the release's min_pixels = max_pixels
 MAX_ASPECT_RATIO = 200
+PIXELS_KEY = "editreward_pixels"  # optional preprocessor_config.json entry: another pixel budget
 
 
 class UnscorableImageError(ValueError):
     """The release cannot score this image (an aspect ratio over 200)."""
 
 
-def smart_resize(height: int, width: int) -> tuple[int, int]:
-    """(height, width) in multiples of 28, aspect ratio kept, near TARGET_PIXELS: the release's formula."""
+def smart_resize(height: int, width: int, target_pixels: int = TARGET_PIXELS) -> tuple[int, int]:
+    """(height, width) in multiples of 28, aspect ratio kept, near target_pixels: the release's formula."""
     if max(height, width) / min(height, width) > MAX_ASPECT_RATIO:
         raise UnscorableImageError(f"a {width}x{height} image has an aspect ratio over {MAX_ASPECT_RATIO}")
     # round() is Python's (half to even), as in the release.
     new_height = max(SIZE_FACTOR, round(height / SIZE_FACTOR) * SIZE_FACTOR)
     new_width = max(SIZE_FACTOR, round(width / SIZE_FACTOR) * SIZE_FACTOR)
-    if new_height * new_width > TARGET_PIXELS:
-        scale = math.sqrt(height * width / TARGET_PIXELS)
+    if new_height * new_width > target_pixels:
+        scale = math.sqrt(height * width / target_pixels)
         new_height = math.floor(height / scale / SIZE_FACTOR) * SIZE_FACTOR
         new_width = math.floor(width / scale / SIZE_FACTOR) * SIZE_FACTOR
-    elif new_height * new_width < TARGET_PIXELS:
-        scale = math.sqrt(TARGET_PIXELS / (height * width))
+    elif new_height * new_width < target_pixels:
+        scale = math.sqrt(target_pixels / (height * width))
         new_height = math.ceil(height * scale / SIZE_FACTOR) * SIZE_FACTOR
         new_width = math.ceil(width * scale / SIZE_FACTOR) * SIZE_FACTOR
     return new_height, new_width
@@ -50,6 +51,9 @@ class VisionSettings:
     merge_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    # The release's min_pixels = max_pixels (its training config's, not the base folder's); a base
+    # folder may set another with PIXELS_KEY (the small models trained on 64 px images here use 112 x 112).
+    pixels: int = TARGET_PIXELS
 
     def tokens(self, grid: tuple[int, int, int]) -> int:
         """How many `<|image_pad|>` tokens stand for an image of this patch grid."""
@@ -59,7 +63,7 @@ class VisionSettings:
 def patchify(image: Image.Image, settings: VisionSettings) -> tuple[np.ndarray, tuple[int, int, int]]:
     """The vision tower's input for one image: patches (rows of C*T*P*P floats) and the (t, h, w) grid."""
     image = image.convert("RGB")
-    height, width = smart_resize(image.height, image.width)
+    height, width = smart_resize(image.height, image.width, settings.pixels)
     image = image.resize((width, height), Image.Resampling.BICUBIC)
     pixels = np.asarray(image, dtype=np.float32) / 255.0
     pixels = (pixels - np.asarray(settings.mean, np.float32)) / np.asarray(settings.std, np.float32)

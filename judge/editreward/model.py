@@ -52,9 +52,11 @@ class EditRewardModel(nn.Module):
             {f"head_{index}": reward_head(hidden_size) for index in range(len(HEADS))}
         )
 
-    @torch.inference_mode()
     def forward(self, inputs: ModelInputs) -> torch.Tensor:
-        """[rows, 2] float32: each row's head output (mu, log sigma)."""
+        """[rows, 2] float32: each row's head output (mu, log sigma).
+
+        Differentiable (training runs it); the scorer calls it under `torch.inference_mode()`.
+        """
         visual = self.model.visual
         embed = self.model.language_model.get_input_embeddings()
         embeddings = embed(inputs.input_ids)

@@ -23,9 +23,10 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, 
 
 from .base_folder import BaseFolder, read_base_folder
 from .checkpoint import LM_HEAD, WEIGHTS
+from .images import PIXELS_KEY
 from .model import EditRewardModel
 from .prompts import released_texts
-from .shapes import SHAPES, TINY, TINY_VISION, qwen_7b_config
+from .shapes import SHAPES, SMALL, SMALL_PIXELS, SMALL_VISION, TINY, TINY_VISION, qwen_7b_config
 
 # Qwen2.5-VL's added tokens, in id order after the base vocabulary (151643 on); True: special.
 QWEN_ADDED_TOKENS = (
@@ -123,9 +124,9 @@ def build_tokenizer(shape: str) -> Tokenizer:
 def config_data(shape: str, tokenizer: Tokenizer) -> dict[str, Any]:
     """config.json as Qwen's base folders write it (text settings at the top level)."""
     data = qwen_7b_config()
-    if shape == "tiny":
-        data.update(TINY)
-        data["vision_config"].update(TINY_VISION)
+    if shape in ("tiny", "small"):
+        data.update(TINY if shape == "tiny" else SMALL)
+        data["vision_config"].update(TINY_VISION if shape == "tiny" else SMALL_VISION)
         data.update(
             vocab_size=tokenizer.get_vocab_size(with_added_tokens=True) + 32,  # padded, like Qwen's 152064
             bos_token_id=tokenizer.token_to_id("<|endoftext|>"),
@@ -166,7 +167,8 @@ def write_base_folder(folder: str | Path, shape: str = "tiny", seed: int | None 
             "chat_template": CHAT_TEMPLATE,
         },
     )
-    write_json(folder / "preprocessor_config.json", PREPROCESSOR)
+    preprocessor = {**PREPROCESSOR, PIXELS_KEY: SMALL_PIXELS} if shape == "small" else PREPROCESSOR
+    write_json(folder / "preprocessor_config.json", preprocessor)
     if seed is not None:
         base = read_base_folder(folder)
         model = random_model(base, seed, vocabulary=config["vocab_size"], dtype=torch.bfloat16)

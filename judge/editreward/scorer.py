@@ -83,7 +83,9 @@ class EditRewardScorer:
         results: list[RewardScores] = []
         for start in range(0, len(edits), self.batch_size):
             batch = edits[start : start + self.batch_size]
-            outputs = self.model(self.inputs.build(batch, heads).to(self.device))
+            inputs = self.inputs.build(batch, heads).to(self.device)
+            with torch.inference_mode():
+                outputs = self.model(inputs)
             mus = outputs[:, 0].view(len(batch), len(heads)).tolist()
             for row in mus:
                 by_head = dict(zip(heads, row, strict=True))

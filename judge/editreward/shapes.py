@@ -1,4 +1,5 @@
-"""Shapes of the random EditReward models (random_model.py): `tiny` for tests and CPU figures, `7b` for GPUs.
+"""Shapes of the random EditReward models (random_model.py): `tiny` for tests and CPU figures, `small`
+to train on CPU (reward_training's proof on the synthetic world), `7b` for GPUs.
 
 Kept apart from the builders so that the command line can list them without importing torch.
 """
@@ -9,7 +10,7 @@ import json
 from importlib import resources
 from typing import Any
 
-SHAPES = ("tiny", "7b")
+SHAPES = ("tiny", "small", "7b")
 TINY = {
     "hidden_size": 64,
     "intermediate_size": 128,
@@ -29,6 +30,16 @@ TINY_VISION = {
     "out_hidden_size": 64,
     "fullatt_block_indexes": [1],  # block 0 attends within windows, block 1 over the whole image
 }
+
+# Trainable on one CPU core: Qwen's own initialiser scale, and 64 px images seen at 112 x 112 (an
+# 8 x 8 grid of 14 px patches, 16 tokens per image) instead of the release's 448 x 448.
+SMALL = {
+    **TINY,
+    "intermediate_size": 256,
+    "initializer_range": 0.02,
+}
+SMALL_VISION = {**TINY_VISION, "hidden_size": 64, "intermediate_size": 128}
+SMALL_PIXELS = 112 * 112
 
 
 def qwen_7b_config() -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""`rewardedit eval-reward`: any registered judge on the field's reward benchmarks for image editing."""
