@@ -1,6 +1,6 @@
 """Judges: score edits from three perspectives, label manifests with rewards, evaluate checkpoints."""
 
-from .errors import InputFileError, JudgeError, JudgeReplyError, JudgeRequestError
+from .errors import InputFileError, JudgeError, JudgeInputError, JudgeReplyError, JudgeRequestError
 from .judgement import PERSPECTIVES, Judge, Judgement, Judgements, weighted_score
 from .registry import JudgeOptions, create_judge, judge_names, loads_model, register_judge
 
@@ -9,6 +9,7 @@ __all__ = [
     "InputFileError",
     "Judge",
     "JudgeError",
+    "JudgeInputError",
     "JudgeOptions",
     "JudgeReplyError",
     "JudgeRequestError",

@@ -23,6 +23,7 @@ from PIL import Image
 from judge import (
     PERSPECTIVES,
     Judge,
+    JudgeInputError,
     Judgements,
     JudgeOptions,
     JudgeReplyError,
@@ -36,6 +37,7 @@ from .settings import Settings
 NOT_CONFIGURED = "judge_not_configured"
 UNAVAILABLE = "judge_unavailable"
 UNREADABLE_REPLY = "judge_unreadable_reply"
+UNSCORABLE = "unscorable_edit"  # the judge cannot take this input (a local model's limits)
 
 
 class JudgeNotConfigured(RuntimeError):
@@ -136,6 +138,8 @@ def judgements_dict(judgements: Judgements) -> dict[str, dict[str, Any]]:
 
 def judge_error(exc: JudgeRequestError | JudgeReplyError) -> dict[str, str]:
     """A client-facing error for a judge failure; the details (the judge's URL) stay in our logs."""
+    if isinstance(exc, JudgeInputError):  # about the request itself, so its reason is the client's to read
+        return {"code": UNSCORABLE, "message": str(exc)}
     if isinstance(exc, JudgeReplyError):
         return {
             "code": UNREADABLE_REPLY,

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from judge import JudgeReplyError, JudgeRequestError
+from judge import JudgeInputError, JudgeReplyError, JudgeRequestError
 from worker.judging import ServiceJudge, judge_error, judgements_dict
 from worker.settings import Settings
 
@@ -20,7 +20,8 @@ from ..schemas import MAX_SIDE_LIMIT, ErrorBody, InstructionForm, JudgementsBody
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["judge"])
 
-# 501: no judge configured. 502: the judge failed upstream (down after retries, unreadable reply).
+# 422 also: the judge cannot take this edit (unscorable_edit). 501: no judge configured.
+# 502: the judge failed upstream (down after retries, unreadable reply).
 SCORE_ERRORS = {status: {"model": ErrorBody} for status in (401, 413, 415, 422, 501, 502)}
 
 
@@ -50,5 +51,6 @@ async def score_edit(
     except (JudgeRequestError, JudgeReplyError) as exc:
         logger.warning("POST /score: %s", exc)
         error = judge_error(exc)
-        raise ApiError(502, error["code"], error["message"]) from exc
+        status = 422 if isinstance(exc, JudgeInputError) else 502
+        raise ApiError(status, error["code"], error["message"]) from exc
     return JudgementsBody(**judgements_dict(judgements))
