@@ -34,12 +34,19 @@ WORKER_LOST = "worker_lost"
 
 class Reaper:
     def __init__(
-        self, store: JobStore, submit: Callable[[str], None], settle_s: float, max_attempts: int
+        self,
+        store: JobStore,
+        submit: Callable[[str], None],
+        settle_s: float,
+        max_attempts: int,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock` measures the settling (a test passes one it advances itself)."""
         self._store = store
         self._submit = submit
         self._settle_s = settle_s
         self._max_attempts = max_attempts
+        self._clock = clock
         # (kind, job id, lease end or since) -> when a sweep first saw the job so
         self._seen: dict[tuple[str, str, float], float] = {}
 
@@ -50,7 +57,7 @@ class Reaper:
 
     def sweep(self) -> None:
         """Recover what has looked abandoned, unchanged, for settle_s; remember what looks so now."""
-        clock = time.monotonic()
+        clock = self._clock()
         seen: dict[tuple[str, str, float], float] = {}
 
         def settled(mark: tuple[str, str, float]) -> bool:

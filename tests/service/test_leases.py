@@ -30,6 +30,19 @@ PARAMS = {"instruction": "x", "steps": 3}
 SETTLE_S = 0.3
 
 
+class ManualClock:
+    """The reaper's clock, moved by the test: a settled second look without waiting on real time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[LocalJobStore]:
     store = LocalJobStore(tmp_path / "blobs", ttl_s=3600)
@@ -59,13 +72,14 @@ def test_the_keeper_renews_held_leases_and_notes_the_jobs_lost(store):
 
 def test_the_reaper_requeues_a_job_only_after_a_settled_second_look(store):
     sent: list[str] = []
-    reaper = Reaper(store, dispatcher(store, sent.append), SETTLE_S, max_attempts=3)
+    clock = ManualClock()
+    reaper = Reaper(store, dispatcher(store, sent.append), SETTLE_S, max_attempts=3, clock=clock)
     dead = running_job(store, "dead", -1.0)
     live = running_job(store, "live", -1.0)
 
     reaper.sweep()  # first look: both leases have ended
     store.update(live.id, lambda j: renew(j, "live", time.time(), 60))  # its worker was only slow
-    time.sleep(SETTLE_S)
+    clock.advance(SETTLE_S)
     reaper.sweep()
     assert sent == [dead.id] and store.undispatched(10) == []
     requeued = store.get(dead.id)
@@ -93,10 +107,11 @@ def test_a_job_whose_message_was_never_sent_is_sent_by_the_reaper(store):
     with pytest.raises(ConnectionError):
         dispatcher(store, broker_down)(job.id)
     sent: list[str] = []
-    reaper = Reaper(store, dispatcher(store, sent.append), SETTLE_S, max_attempts=3)
+    clock = ManualClock()
+    reaper = Reaper(store, dispatcher(store, sent.append), SETTLE_S, max_attempts=3, clock=clock)
     reaper.sweep()
     assert sent == []  # the sender may just be slow: a second look first
-    time.sleep(SETTLE_S)
+    clock.advance(SETTLE_S)
     reaper.sweep()
     assert sent == [job.id] and store.undispatched(10) == []
 
