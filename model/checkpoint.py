@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -27,6 +27,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from .codec import PixelShuffleCodec
 from .errors import CheckpointError
+from .pipeline_config import PipelineConfig
 from .release_reward_model import ReleaseRewardConditionModel, is_release_key
 from .reward_condition import RewardCondition, reward_condition_class
 from .reward_model import RewardConditionModel
@@ -61,6 +62,7 @@ class Components:
     unet: UNet2DConditionModel
     scheduler: SchedulerMixin
     reward: RewardCondition
+    config: PipelineConfig = field(default_factory=PipelineConfig)
 
 
 def check_folder(path: str | Path) -> Path:
@@ -89,8 +91,10 @@ def load_components(path: str | Path) -> Components:
             unet=unet,
             scheduler=load_scheduler(folder / "scheduler"),
             reward=_load_reward(folder, unet, text_encoder.config.hidden_size, release_weights),
+            config=PipelineConfig.from_folder(folder),
         )
         components.reward.check_unet(unet)
+        components.config.check(components.scheduler.config.prediction_type)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(f"cannot load checkpoint {str(folder)!r}: {exc}") from exc
     if unet.config.in_channels != 2 * components.vae.config.latent_channels:
@@ -195,6 +199,7 @@ def save_components(components: Components, path: str | Path) -> Path:
     components.unet.save_pretrained(folder / "unet", safe_serialization=True)
     components.scheduler.save_pretrained(folder / "scheduler")
     components.reward.save_pretrained(folder / REWARD_FOLDER, safe_serialization=True)
+    components.config.save(folder)
     index = {
         **MODEL_INDEX,
         "scheduler": ["diffusers", type(components.scheduler).__name__],

@@ -80,7 +80,7 @@ class RewardEditPipeline:
 
     def __init__(self, components: Components) -> None:
         self.components = components
-        self.model = RewardEditUNet(components.unet, components.reward).eval()
+        self.model = RewardEditUNet.from_components(components).eval()
         components.vae.eval()
         components.text_encoder.eval()
         self.vae_scale_factor = 2 ** (len(components.vae.config.block_out_channels) - 1)

@@ -11,11 +11,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, UNet2DConditionModel
+from diffusers import (
+    AutoencoderKL,
+    EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
+    UNet2DConditionModel,
+)
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from .checkpoint import Components, save_components
 from .codec import PixelShuffleCodec
+from .pipeline_config import PipelineConfig
 from .release_reward_model import ReleaseRewardConditionModel
 from .reward_model import RewardConditionModel
 from .vocab import write_vocab_files
@@ -189,13 +195,29 @@ def _build_pixel(tokenizer: CLIPTokenizer) -> Components:
     measures is lost and there is no VAE to pretrain; its scaling factor is 1/std of the world's
     pixels (0.594 in [-1, 1] on the benchmark sources). The U-Net is `small`'s with 96 channels at
     16x16, enough to carry a cell's 48 noisy and 48 source values; the text encoder keeps each word
-    apart (`_keep_token_identity`).
+    apart (`_keep_token_identity`); the model starts out copying the source (`_copy_source_first`).
     """
     codec = PixelShuffleCodec(in_channels=3, downscale=4, scaling_factor=1.68)
     components = _synth_components(
         tokenizer, _synth_unet(16, codec.config.latent_channels, (96, 128, 128)), lambda _: codec
     )
     components.text_encoder = _keep_token_identity(components.text_encoder)
+    return _copy_source_first(components)
+
+
+def _copy_source_first(components: Components) -> Components:
+    """x0 prediction plus a skip from the source latent, `conv_out` zeroed: a fresh model copies the source.
+
+    A pretrained InstructPix2Pix already reproduces what an edit leaves alone; from scratch, the
+    U-Net spent thousands of steps learning to (docs/synthetic-experiment.md, run 5). The sampler
+    becomes Euler: diffusers' Euler ancestral cannot sample an x0-predicting model.
+    """
+    own = components.scheduler.config
+    components.scheduler = EulerDiscreteScheduler.from_config(own, prediction_type="sample")
+    components.config = PipelineConfig(source_skip=True)
+    with torch.no_grad():
+        components.unet.conv_out.weight.zero_()
+        components.unet.conv_out.bias.zero_()
     return components
 
 

@@ -41,6 +41,8 @@ SAMPLERS: dict[str, Sampler] = {
 }
 # Sampling a model with LCM's few-step solver only works if it was distilled for it.
 NEEDS_OWN_SCHEDULER = {"lcm"}
+# Prediction types a solver cannot sample: diffusers' Euler ancestral step refuses x0 ("sample").
+UNSUPPORTED_PREDICTIONS = {"euler_a": {"sample"}}
 
 
 def sampler_names() -> list[str]:
@@ -54,19 +56,24 @@ def check_sampler(name: str | None, own: SchedulerMixin | None = None) -> None:
     if name not in SAMPLERS:
         raise InvalidInputError(f"unknown scheduler {name!r}; choose from {', '.join(SAMPLERS)}")
     if own is not None and name not in supported_samplers(own):
+        why = (
+            "needs a model distilled for it"
+            if name in NEEDS_OWN_SCHEDULER
+            else f"cannot sample a model predicting {own.config.prediction_type!r}"
+        )
         raise InvalidInputError(
-            f"scheduler {name!r} needs a model distilled for it; this checkpoint samples with "
-            f"{type(own).__name__}"
+            f"scheduler {name!r} {why}; this checkpoint samples with {type(own).__name__}"
         )
 
 
 def supported_samplers(own: SchedulerMixin) -> list[str]:
     """The sampler names a checkpoint whose own scheduler is `own` can use."""
-    own_class = type(own).__name__
+    own_class, prediction = type(own).__name__, own.config.prediction_type
     return [
         name
         for name, sampler in SAMPLERS.items()
-        if name not in NEEDS_OWN_SCHEDULER or own_class == sampler.scheduler_class
+        if (name not in NEEDS_OWN_SCHEDULER or own_class == sampler.scheduler_class)
+        and prediction not in UNSUPPORTED_PREDICTIONS.get(name, ())
     ]
 
 

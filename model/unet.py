@@ -4,9 +4,15 @@ The forward pass follows UNet2DConditionModel.forward for the Stable Diffusion /
 configuration and lets the reward condition act at its three places (`RewardCondition`): the time
 embedding, right after `conv_in`, and after every down, mid and up block. With our zero-initialised
 reward modules the output equals the plain U-Net's.
+
+A checkpoint may add a skip from the source latent to the output (`PipelineConfig.source_skip`).
+It is taken from the input's source channels, so the branch that classifier-free guidance gives a
+zero source gets no skip either: every branch still predicts what a plain x0 model would.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 from diffusers import UNet2DConditionModel
@@ -14,13 +20,16 @@ from torch import nn
 
 from .reward_condition import RewardCondition
 
+if TYPE_CHECKING:
+    from .checkpoint import Components
+
 _UNSUPPORTED = ("class_embed_type", "addition_embed_type", "encoder_hid_dim_type")
 
 
 class RewardEditUNet(nn.Module):
     """One module holding the trainable parts (U-Net + reward modules), for sampling and training."""
 
-    def __init__(self, unet: UNet2DConditionModel, reward: RewardCondition) -> None:
+    def __init__(self, unet: UNet2DConditionModel, reward: RewardCondition, source_skip: float = 0.0) -> None:
         super().__init__()
         for key in _UNSUPPORTED:
             if unet.config.get(key) is not None:
@@ -30,6 +39,13 @@ class RewardEditUNet(nn.Module):
         reward.check_unet(unet)
         self.unet = unet
         self.reward = reward
+        self.source_skip = source_skip
+
+    @classmethod
+    def from_components(cls, components: Components) -> RewardEditUNet:
+        """The checkpoint's model; a source skip adds the source latent at the target's scale."""
+        skip = components.vae.config.scaling_factor if components.config.source_skip else 0.0
+        return cls(components.unet, components.reward, skip)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -43,6 +59,7 @@ class RewardEditUNet(nn.Module):
         reward_condition: torch.Tensor,
     ) -> torch.Tensor:
         unet = self.unet
+        skipped = sample[:, -unet.config.out_channels :] if self.source_skip else None
         up_factor = 2**unet.num_upsamplers
         forward_upsample_size = any(dim % up_factor for dim in sample.shape[-2:])
 
@@ -98,7 +115,8 @@ class RewardEditUNet(nn.Module):
 
         if unet.conv_norm_out is not None:
             sample = unet.conv_act(unet.conv_norm_out(sample))
-        return unet.conv_out(sample)
+        sample = unet.conv_out(sample)
+        return sample if skipped is None else sample + self.source_skip * skipped
 
 
 def _biased(sample: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:

@@ -51,6 +51,12 @@ class TrainConfig(BaseModel):
     )
     lr_warmup_steps: int = Field(0, ge=0, description="linear warm-up steps of the schedule")
     max_grad_norm: float = Field(1.0, gt=0, description="clip the gradient's global L2 norm to this")
+    loss_weighting: Literal["uniform", "edit"] = Field(
+        "uniform",
+        description="uniform: plain MSE; edit: each sample's squared error divided by how much its "
+        "edit changes (mean squared source-to-target latent change, plus EDIT_WEIGHT_FLOOR), so a small "
+        "local edit weighs as much as a whole-image one",
+    )
     instruction_dropout: float = Field(
         0.1, ge=0, le=1, description="probability of training a sample with the empty instruction"
     )

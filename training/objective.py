@@ -1,4 +1,4 @@
-"""The training loss: InstructPix2Pix's MSE (on the noise, or on v) with the reward as a third condition.
+"""The training loss: InstructPix2Pix's MSE (on the noise, v or x0) with the reward as a third condition.
 
 Conditioning dropout trains the branches classifier-free guidance samples from: the empty
 instruction (text CFG), a zero source latent (image CFG, as InstructPix2Pix trains it) and the
@@ -13,7 +13,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler
 from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
@@ -24,7 +23,10 @@ from model.reward_condition import RewardCondition
 from .encoding_cache import EncodingCache, cached_rows, text_key
 
 # What the U-Net learns to output, as the checkpoint's scheduler config says (diffusers' names).
-PREDICTION_TYPES = ("epsilon", "v_prediction")
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+# Added to each edit's energy under edit weighting: an edit that changes nothing (a copy) still has a
+# finite weight. About a tenth of a recoloured 64 px scene object's energy in scaled latents.
+EDIT_WEIGHT_FLOOR = 0.01
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class EditObjective:
         noise_scheduler: DDPMScheduler,
         empty_ids: torch.Tensor,
         rates: DropoutRates,
+        weight_by_edit: bool = False,
         autocast: Callable[[], AbstractContextManager] = contextlib.nullcontext,
         cache: EncodingCache | None = None,
     ) -> None:
@@ -58,6 +61,7 @@ class EditObjective:
         self.reward = reward
         self.noise_scheduler = noise_scheduler
         self.rates = rates
+        self.weight_by_edit = weight_by_edit
         self.autocast = autocast
         self.cache = cache
         with torch.no_grad():
@@ -103,7 +107,7 @@ class EditObjective:
     def loss(
         self, model: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator
     ) -> torch.Tensor:
-        """MSE between the prediction and its target (the noise, or v); all randomness from `generator`."""
+        """MSE between the prediction and its target (the noise, v or x0); all randomness from `generator`."""
         encoded = self.encode(batch, generator)
         target = encoded["target"]
         size, device = target.shape[0], target.device
@@ -122,6 +126,15 @@ class EditObjective:
 
         reward_text, scores = encoded["reward_text"], batch["scores"]
         prediction = model(noisy, timesteps, text, source, reward_text, scores, use_reward)
-        if self.noise_scheduler.config.prediction_type == "v_prediction":
-            return F.mse_loss(prediction.float(), self.noise_scheduler.get_velocity(target, noise, timesteps))
-        return F.mse_loss(prediction.float(), noise)
+        prediction_type = self.noise_scheduler.config.prediction_type
+        if prediction_type == "v_prediction":
+            wanted = self.noise_scheduler.get_velocity(target, noise, timesteps)
+        else:
+            wanted = target if prediction_type == "sample" else noise
+        errors = (prediction.float() - wanted).pow(2).flatten(1).mean(1)
+        if self.weight_by_edit:
+            # Per sample: the share of its edit still wrong, where plain MSE lets whole-image edits
+            # drown out the small local ones that the following perspective weighs as much.
+            change = target - encoded["source"] * self.vae.config.scaling_factor
+            errors = errors / (change.pow(2).flatten(1).mean(1) + EDIT_WEIGHT_FLOOR)
+        return errors.mean()

@@ -87,7 +87,7 @@ class Trainer:
         if config.gradient_checkpointing:
             components.unet.enable_gradient_checkpointing()
 
-        self.denoiser = RewardDenoiser(RewardEditUNet(components.unet, components.reward)).train()
+        self.denoiser = RewardDenoiser(RewardEditUNet.from_components(components)).train()
         self.params = list(self.denoiser.parameters())
         optimizer = torch.optim.AdamW(self.params, lr=config.learning_rate, weight_decay=config.weight_decay)
         self.lr_scheduler = get_scheduler(
@@ -127,6 +127,7 @@ class Trainer:
             DDPMScheduler.from_config(components.scheduler.config),
             self.dataset.tokenize("")[None],
             DropoutRates(config.instruction_dropout, config.image_dropout, config.reward_dropout),
+            weight_by_edit=config.loss_weighting == "edit",
             autocast=accelerator.autocast,
             cache=cache,
         )

@@ -48,7 +48,8 @@ def test_synth_presets_fit_64px_scenes_in_a_small_checkpoint(tmp_path, preset, l
     assert latents.shape == (1, *latent_shape)
     channels, side, _ = latent_shape
     assert c.unet.config.sample_size == side and c.unet.config.in_channels == 2 * channels
-    assert c.scheduler.config.prediction_type == "v_prediction"
+    # pixel predicts x0 for its source skip (model/presets.py, `_copy_source_first`)
+    assert c.scheduler.config.prediction_type == ("sample" if preset == "pixel" else "v_prediction")
     assert c.unet.config.cross_attention_dim == c.text_encoder.config.hidden_size
     modules = [getattr(c, name) for name in ("vae", "text_encoder", "unet", "reward")]
     for module in modules:

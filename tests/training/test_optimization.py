@@ -10,7 +10,7 @@ from accelerate.state import AcceleratorState
 
 from model import build_preset, load_components, save_components
 from training import Trainer
-from training.objective import DropoutRates
+from training.objective import EDIT_WEIGHT_FLOOR, DropoutRates
 from training.seeding import generator
 from training.state import load_state
 
@@ -35,7 +35,7 @@ def tiny_predicting(prediction_type: str, folder: Path) -> Path:
     return save_components(components, folder)
 
 
-@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
 def test_loss_on_a_fixed_batch_goes_down(manifest, tmp_path, prediction_type):
     init = tiny_predicting(prediction_type, tmp_path / "init")
     config = tiny_config(manifest, tmp_path / "run", preset=None, init=init, learning_rate=1e-3, batch_size=4)
@@ -48,9 +48,9 @@ def test_loss_on_a_fixed_batch_goes_down(manifest, tmp_path, prediction_type):
     assert after < 0.7 * before, (before, after, losses)
 
 
-def test_a_scheduler_predicting_samples_is_refused(manifest, tmp_path):
-    init = tiny_predicting("sample", tmp_path / "init")
-    with pytest.raises(ValueError, match="predicts 'sample'"):
+def test_a_scheduler_predicting_flow_is_refused(manifest, tmp_path):
+    init = tiny_predicting("flow_prediction", tmp_path / "init")
+    with pytest.raises(ValueError, match="predicts 'flow_prediction'"):
         Trainer(tiny_config(manifest, tmp_path / "run", preset=None, init=init))
 
 
@@ -207,3 +207,23 @@ def test_a_saved_encoding_cache_serves_the_next_run_and_only_its_own_data(manife
     AcceleratorState._reset_state(reset_partial_state=True)
     third = Trainer(tiny_config(other, tmp_path / "third", encoding_cache_file=cache_file, **fixed))
     assert len(third.objective.cache) == 0, "another manifest must not reuse the file"
+
+
+@pytest.mark.parametrize("weighting", ["uniform", "edit"])
+def test_edit_weighting_divides_each_samples_error_by_its_edits_energy(manifest, tmp_path, weighting):
+    init = tiny_predicting("sample", tmp_path / "init")
+    config = tiny_config(manifest, tmp_path / "run", preset=None, init=init, batch_size=4)
+    trainer = Trainer(config.model_copy(update={"loss_weighting": weighting}))
+    objective = trainer.objective
+    objective.rates = DropoutRates(0.0, 0.0, 0.0)
+    batch = first_batch(trainer)
+    loss = objective.loss(RecordingModel(), batch, generator(0)).item()  # predicts x0 = 0
+
+    encoded = objective.encode(batch, generator(0))
+    target = encoded["target"].double()
+    errors = target.pow(2).mean((1, 2, 3))
+    if weighting == "edit":
+        change = target - encoded["source"].double() * objective.vae.config.scaling_factor
+        errors = errors / (change.pow(2).mean((1, 2, 3)) + EDIT_WEIGHT_FLOOR)
+        assert errors.std() > 0.05 * errors.mean()  # the weights differ between the samples
+    assert loss == pytest.approx(errors.mean().item(), rel=1e-5)
