@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .phrasing import PATTERN_WORDS, PHRASINGS, TEXTURE_WORDS
-from .sampling import fits, pick, place_shape, unused_names
-from .scene import Background, Scene
+from .sampling import fits, pick, quadrant_centre, size_range, unused_names
+from .scene import Background, Scene, Shape
 from .vocabulary import COLOURS, FILTERS, PATTERNS, REGIONS, STYLES, TEXTURES
 
 GROW, SHRINK = 3, 2  # pixels a resize adds to / takes from the half-extent
@@ -50,13 +50,20 @@ def remove(rng: np.random.Generator, scene: Scene) -> tuple[str, Scene]:
 
 
 def add(rng: np.random.Generator, scene: Scene) -> tuple[str, Scene]:
+    """A solid shape of middle size at the centre of a free quadrant.
+
+    The instruction names only the quadrant, so the place and size must follow from it: an edit
+    whose truth is drawn at random inside the quadrant cannot be learnt, only guessed.
+    """
     names = unused_names(scene)
     colour, kind = names[int(rng.integers(len(names)))]
+    size = sum(size_range(min(scene.width, scene.height))) // 2
     for region in rng.permutation(list(REGIONS)):
-        shape = place_shape(rng, scene, kind, colour, str(region))
-        if shape is not None:
-            instruction = say(rng, "add", colour=colour, kind=kind, region=str(region))
-            return instruction, replace(scene, shapes=(*scene.shapes, replace(shape, texture="solid")))
+        shape = Shape(kind, colour, *quadrant_centre(str(region), scene), size)
+        if fits(shape, scene):
+            article = "an" if colour[0] in "aeiou" else "a"
+            instruction = say(rng, "add", article=article, colour=colour, kind=kind, region=str(region))
+            return instruction, replace(scene, shapes=(*scene.shapes, shape))
     raise NoRoomError("no free quadrant for a new shape")
 
 

@@ -13,9 +13,9 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
     "shrink": ("make the {target} smaller", "shrink the {target}", "reduce the size of the {target}"),
     "remove": ("remove the {target}", "delete the {target}", "get rid of the {target}", "erase the {target}"),
     "add": (
-        "add a {colour} {kind} in the {region}",
-        "put a {colour} {kind} in the {region}",
-        "draw a {colour} {kind} in the {region} corner",
+        "add {article} {colour} {kind} in the {region}",
+        "put {article} {colour} {kind} in the {region}",
+        "draw {article} {colour} {kind} in the {region} corner",
     ),
     "texture": (
         "make the {target} {texture}",

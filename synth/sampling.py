@@ -30,26 +30,23 @@ def fits(shape: Shape, scene: Scene) -> bool:
     return not any((grown & shape_mask(other, h, w)).any() for other in scene.shapes if other != shape)
 
 
-def region_bounds(region: str, scene: Scene) -> tuple[range, range]:
-    """x and y ranges of centres in one quadrant ("top left", ...)."""
+def quadrant_centre(region: str, scene: Scene) -> tuple[int, int]:
+    """The centre (x, y) of one quadrant ("top left", ...): where an added shape goes."""
     vertical, horizontal = region.split()
-    xs = range(0, scene.width // 2) if horizontal == "left" else range(scene.width // 2, scene.width)
-    ys = range(0, scene.height // 2) if vertical == "top" else range(scene.height // 2, scene.height)
-    return xs, ys
+    x = scene.width // 4 if horizontal == "left" else 3 * scene.width // 4
+    y = scene.height // 4 if vertical == "top" else 3 * scene.height // 4
+    return x, y
 
 
-def place_shape(
-    rng: np.random.Generator, scene: Scene, kind: str, colour: str, region: str | None = None
-) -> Shape | None:
-    """A new shape that fits the scene (in the quadrant if given), or None when there is no room."""
+def place_shape(rng: np.random.Generator, scene: Scene, kind: str, colour: str) -> Shape | None:
+    """A new shape anywhere it fits the scene, or None when there is no room."""
     low, high = size_range(min(scene.width, scene.height))
     for _ in range(ATTEMPTS):
-        xs, ys = region_bounds(region, scene) if region else (range(scene.width), range(scene.height))
         shape = Shape(
             kind,
             colour,
-            int(rng.integers(xs.start, xs.stop)),
-            int(rng.integers(ys.start, ys.stop)),
+            int(rng.integers(scene.width)),
+            int(rng.integers(scene.height)),
             int(rng.integers(low, high + 1)),
             pick(rng, TEXTURES) if rng.random() < 0.3 else "solid",
         )

@@ -37,6 +37,16 @@ def test_add_changes_only_the_new_object(cases: list[EditCase]) -> None:
         assert np.array_equal(changed(case), shape_mask(new, 64, 64))
 
 
+def test_an_added_shape_takes_the_named_quadrants_centre_at_middle_size(cases: list[EditCase]) -> None:
+    centres = {"top left": (16, 16), "top right": (48, 16), "bottom left": (16, 48), "bottom right": (48, 48)}
+    added = [c for c in cases if c.category == "add"]
+    assert added
+    for case in added:
+        (new,) = set(case.after.shapes) - set(case.before.shapes)
+        (region,) = [r for r in centres if r in case.instruction]
+        assert ((new.x, new.y), new.size, new.texture) == (centres[region], 8, "solid")
+
+
 @pytest.mark.parametrize("name", [f for f in FILTERS if f != "none"])
 def test_global_filters_change_every_pixel(cases: list[EditCase], name: str) -> None:
     for scene in {c.before for c in cases}:
