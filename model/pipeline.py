@@ -18,7 +18,7 @@ from .errors import EditCanceled, InvalidInputError, NonFiniteImageError
 from .image import DEFAULT_MAX_SIDE, image_to_tensor, prepare_image, tensor_to_images
 from .rewards import Rewards
 from .schedulers import build_scheduler, check_sampler
-from .text import tokenize
+from .text import text_mask, tokenize
 from .unet import RewardEditUNet
 
 logger = logging.getLogger(__name__)
@@ -194,6 +194,7 @@ class RewardEditPipeline:
             conditions.append(c.reward.null(batch).to(reward_condition.dtype))
         text_states = torch.cat(text_states)
         conditions = torch.cat(conditions)
+        text_mask = self.text_mask([r.instruction for r in requests], branches=len(conditions) // batch)
 
         # The VAE may run in fp32 after an fp16 overflow (see `decode`): feed it its own dtype.
         source = torch.cat(sources).to(self.device, c.vae.dtype)
@@ -223,7 +224,7 @@ class RewardEditPipeline:
         for step, t in enumerate(scheduler.timesteps):
             model_input = scheduler.scale_model_input(latents.repeat(branches, 1, 1, 1), t).to(self.dtype)
             model_input = torch.cat([model_input, image_latents], dim=1)
-            noise = self.model(model_input, t, text_states, conditions)
+            noise = self.model(model_input, t, text_states, conditions, text_mask)
             noise_pred = self.combine_guidance(noise.unflatten(0, (branches, batch)).float(), *scales)
             latents = scheduler.step(noise_pred, t, latents, **step_kwargs, return_dict=False)[0]
             if callback is not None and callback(step + 1, total) is False:
@@ -272,6 +273,16 @@ class RewardEditPipeline:
             return condition
         null = reward.null(len(rewards)).to(condition.dtype)
         return torch.where(no_reward.view(-1, *[1] * (condition.dim() - 1)), null, condition)
+
+    def text_mask(self, instructions: list[str], branches: int) -> torch.Tensor | None:
+        """The branches' cross-attention masks, in `text_states`' order; None where the model reads all."""
+        c = self.components
+        if not c.config.mask_text_padding:
+            return None
+        ids = tokenize(c.tokenizer, [*instructions, ""]).to(self.device)
+        mask = text_mask(ids, c.tokenizer.eos_token_id)
+        instruction, empty = mask[:-1], mask[-1:].expand(len(instructions), -1)
+        return torch.cat([instruction, empty, empty, instruction][:branches])
 
     def encode_text(self, prompts: list[str]) -> torch.Tensor:
         """Frozen text encoder's last hidden states for the prompts, 77 tokens each."""

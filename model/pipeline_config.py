@@ -19,15 +19,24 @@ CONFIG_NAME = "rewardedit.json"
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """`source_skip`: the U-Net predicts the edited latent as the source latent plus its output.
+    """Options a checkpoint's model was trained with; sampling must use the same.
+
+    `source_skip`: the U-Net predicts the edited latent as the source latent plus its output.
 
     With a lossless codec (model/codec.py) and the source given as input, a U-Net trained from
     scratch spends thousands of steps learning to copy the cells an edit leaves alone; the skip makes
     copying its starting point, as pretraining does for InstructPix2Pix. It needs x0 ("sample")
     prediction, where output and source latent live in the same space.
+
+    `mask_text_padding`: cross-attention reads only the instruction's own tokens, not the padding
+    up to the tokenizer's length. With 77 positions and instructions of about 10 tokens, attention
+    that starts out uniform gives a word 1/77 of what a cross-attention layer reads: a U-Net
+    trained from scratch barely told "make the background blue" from "... red" after 2000 steps
+    (docs/synthetic-experiment.md). A pretrained one has long learnt where to look.
     """
 
     source_skip: bool = False
+    mask_text_padding: bool = False
 
     @classmethod
     def from_folder(cls, folder: Path) -> PipelineConfig:

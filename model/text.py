@@ -15,3 +15,12 @@ def tokenize(tokenizer: CLIPTokenizer, texts: str | list[str]) -> torch.Tensor:
         truncation=True,
         return_tensors="pt",
     ).input_ids
+
+
+def text_mask(ids: torch.Tensor, eos_token_id: int) -> torch.Tensor:
+    """True for each prompt's own tokens (through its first end-of-text), False for the padding after.
+
+    CLIP pads with the end-of-text token itself, so the first one ends the prompt.
+    """
+    ends = ids == eos_token_id
+    return (ends.long().cumsum(-1) - ends.long()) == 0

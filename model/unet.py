@@ -57,8 +57,12 @@ class RewardEditUNet(nn.Module):
         timestep: torch.Tensor | float | int,
         encoder_hidden_states: torch.Tensor,
         reward_condition: torch.Tensor,
+        text_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """`text_mask` (batch, tokens), True where cross-attention may look; None: everywhere."""
         unet = self.unet
+        # What UNet2DConditionModel.forward makes of an encoder_attention_mask: a bias per key.
+        text_bias = None if text_mask is None else ((~text_mask).to(sample.dtype) * -10000.0).unsqueeze(1)
         skipped = sample[:, -unet.config.out_channels :] if self.source_skip else None
         up_factor = 2**unet.num_upsamplers
         forward_upsample_size = any(dim % up_factor for dim in sample.shape[-2:])
@@ -80,7 +84,10 @@ class RewardEditUNet(nn.Module):
         for block in unet.down_blocks:
             if getattr(block, "has_cross_attention", False):
                 sample, res = block(
-                    hidden_states=sample, temb=emb, encoder_hidden_states=encoder_hidden_states
+                    hidden_states=sample,
+                    temb=emb,
+                    encoder_hidden_states=encoder_hidden_states,
+                    encoder_attention_mask=text_bias,
                 )
             else:
                 sample, res = block(hidden_states=sample, temb=emb)
@@ -89,7 +96,9 @@ class RewardEditUNet(nn.Module):
 
         if unet.mid_block is not None:
             if getattr(unet.mid_block, "has_cross_attention", False):
-                sample = unet.mid_block(sample, emb, encoder_hidden_states=encoder_hidden_states)
+                sample = unet.mid_block(
+                    sample, emb, encoder_hidden_states=encoder_hidden_states, encoder_attention_mask=text_bias
+                )
             else:
                 sample = unet.mid_block(sample, emb)
         sample = _biased(sample, next(biases))
@@ -106,6 +115,7 @@ class RewardEditUNet(nn.Module):
                     res_hidden_states_tuple=res,
                     encoder_hidden_states=encoder_hidden_states,
                     upsample_size=upsample_size,
+                    encoder_attention_mask=text_bias,
                 )
             else:
                 sample = block(

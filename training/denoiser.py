@@ -28,6 +28,7 @@ class RewardDenoiser(nn.Module):
         reward_text_states: torch.Tensor,
         scores: torch.Tensor,
         use_reward: torch.Tensor,
+        text_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict the noise; rows where `use_reward` is False get the learned null reward c_R^0."""
         reward = self.net.reward
@@ -39,4 +40,4 @@ class RewardDenoiser(nn.Module):
                 null = reward.null(noisy_latents.shape[0]).to(condition.dtype)
                 condition = torch.where(use_reward.view(-1, *[1] * (condition.dim() - 1)), condition, null)
         sample = torch.cat([noisy_latents, source_latents.to(noisy_latents.dtype)], dim=1)
-        return self.net(sample, timesteps, text_states, condition)
+        return self.net(sample, timesteps, text_states, condition, text_mask)

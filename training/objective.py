@@ -48,6 +48,7 @@ class EditObjective:
         empty_ids: torch.Tensor,
         rates: DropoutRates,
         weight_by_edit: bool = False,
+        text_mask: Callable[[torch.Tensor], torch.Tensor] | None = None,
         autocast: Callable[[], AbstractContextManager] = contextlib.nullcontext,
         cache: EncodingCache | None = None,
     ) -> None:
@@ -62,6 +63,8 @@ class EditObjective:
         self.noise_scheduler = noise_scheduler
         self.rates = rates
         self.weight_by_edit = weight_by_edit
+        self.text_mask = text_mask
+        self.empty_ids = empty_ids
         self.autocast = autocast
         self.cache = cache
         with torch.no_grad():
@@ -120,12 +123,17 @@ class EditObjective:
         drop = torch.rand(3, size, generator=generator).to(device)
         rates, text = self.rates, encoded["text"]
         empty = self.empty_states.to(text.dtype)
-        text = torch.where((drop[0] < rates.instruction)[:, None, None], empty, text)
+        dropped = (drop[0] < rates.instruction)[:, None]
+        text = torch.where(dropped[:, :, None], empty, text)
+        mask = None
+        if self.text_mask is not None:
+            ids = torch.where(dropped.cpu(), self.empty_ids.cpu(), batch["input_ids"].cpu())
+            mask = self.text_mask(ids).to(device)
         source = encoded["source"] * (drop[1] >= rates.image)[:, None, None, None]
         use_reward = batch["has_reward"] & (drop[2] >= rates.reward)
 
         reward_text, scores = encoded["reward_text"], batch["scores"]
-        prediction = model(noisy, timesteps, text, source, reward_text, scores, use_reward)
+        prediction = model(noisy, timesteps, text, source, reward_text, scores, use_reward, mask)
         prediction_type = self.noise_scheduler.config.prediction_type
         if prediction_type == "v_prediction":
             wanted = self.noise_scheduler.get_velocity(target, noise, timesteps)

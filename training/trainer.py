@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -25,6 +26,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from model import Components, RewardEditUNet, build_preset, load_components, save_components
+from model.text import text_mask
 
 from .checkpoints import (
     FINAL,
@@ -128,6 +130,11 @@ class Trainer:
             self.dataset.tokenize("")[None],
             DropoutRates(config.instruction_dropout, config.image_dropout, config.reward_dropout),
             weight_by_edit=config.loss_weighting == "edit",
+            text_mask=(
+                partial(text_mask, eos_token_id=components.tokenizer.eos_token_id)
+                if components.config.mask_text_padding
+                else None
+            ),
             autocast=accelerator.autocast,
             cache=cache,
         )

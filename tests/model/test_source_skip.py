@@ -43,7 +43,8 @@ def test_without_the_skip_the_same_weights_draw_nothing_like_it(skip_checkpoint,
 
 
 def test_the_option_round_trips_and_others_keep_diffusers_layout(skip_checkpoint, tmp_path, tiny_checkpoint):
-    assert json.loads((skip_checkpoint / CONFIG_NAME).read_text()) == {"source_skip": True}
+    written = json.loads((skip_checkpoint / CONFIG_NAME).read_text())
+    assert written == {"mask_text_padding": False, "source_skip": True}
     pipe = RewardEditPipeline.from_pretrained(skip_checkpoint)
     assert pipe.components.config == PipelineConfig(source_skip=True)
     assert pipe.model.source_skip == pipe.components.vae.config.scaling_factor

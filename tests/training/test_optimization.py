@@ -9,6 +9,8 @@ import torch
 from accelerate.state import AcceleratorState
 
 from model import build_preset, load_components, save_components
+from model.pipeline_config import PipelineConfig
+from model.text import text_mask
 from training import Trainer
 from training.objective import EDIT_WEIGHT_FLOOR, DropoutRates
 from training.seeding import generator
@@ -112,8 +114,8 @@ def test_gradient_checkpointing_gives_the_same_step(manifest, tmp_path):
 class RecordingModel(torch.nn.Module):
     """Stands in for the denoiser and keeps the conditions it was given."""
 
-    def forward(self, noisy, timesteps, text, source, reward_text, scores, use_reward):
-        self.seen = {"text": text, "source": source, "use_reward": use_reward}
+    def forward(self, noisy, timesteps, text, source, reward_text, scores, use_reward, text_mask=None):
+        self.seen = {"text": text, "source": source, "use_reward": use_reward, "text_mask": text_mask}
         return torch.zeros_like(noisy)
 
 
@@ -227,3 +229,19 @@ def test_edit_weighting_divides_each_samples_error_by_its_edits_energy(manifest,
         errors = errors / (change.pow(2).mean((1, 2, 3)) + EDIT_WEIGHT_FLOOR)
         assert errors.std() > 0.05 * errors.mean()  # the weights differ between the samples
     assert loss == pytest.approx(errors.mean().item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("dropped", [False, True])
+def test_a_masking_checkpoint_trains_with_each_rows_own_prompt_mask(manifest, tmp_path, dropped):
+    components = build_preset("tiny", seed=0)
+    components.config = PipelineConfig(mask_text_padding=True)
+    init = save_components(components, tmp_path / "init")
+    trainer = Trainer(tiny_config(manifest, tmp_path / "run", preset=None, init=init, batch_size=4))
+    trainer.objective.rates = DropoutRates(float(dropped), 0.0, 0.0)
+    batch = first_batch(trainer)
+    model = RecordingModel()
+    trainer.objective.loss(model, batch, generator(0))
+
+    ids = trainer.objective.empty_ids.expand(4, -1) if dropped else batch["input_ids"]
+    assert torch.equal(model.seen["text_mask"], text_mask(ids, components.tokenizer.eos_token_id))
+    assert model.seen["text_mask"].sum() < model.seen["text_mask"].numel() / 2
