@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -143,16 +144,24 @@ def _synth_vae(block_out_channels: tuple[int, ...]) -> Callable[[int], Autoencod
     )
 
 
-def _synth_unet(sample_size: int, latent_channels: int, widths: tuple[int, ...]) -> UNet2DConditionModel:
+def _synth_unet(
+    sample_size: int, latent_channels: int, widths: tuple[int, ...], words_everywhere: bool = False
+) -> UNet2DConditionModel:
     """Convolution-only levels, then attention at the last two (8x8 and 4x4); `widths` per level.
 
     Where the latents are pixels, the first level needs at least the input's channels (noisy and
     source latents), or a cell cannot carry what it must reproduce.
 
     Attention starts at 8x8 (one cell per 8 px of a 64 px image, enough to find a named shape or
-    corner): at 16x16 (256 tokens) it took half of a CPU training step.
+    corner): at 16x16 (256 tokens) self-attention took half of a CPU training step. With
+    `words_everywhere` every level reads the instruction, the full-resolution ones through
+    cross-attention only (no self-attention): without it, the words' difference that the 8x8 level
+    carries was lost in the last, convolution-only level (docs/synthetic-experiment.md, run 5).
     """
-    plain_levels = len(widths) - 2
+    plain_levels = 0 if words_everywhere else len(widths) - 2
+    # Levels above 8x8 get cross-attention only: self-attention over 256+ cells is what cost.
+    words_only = tuple(i < len(widths) - 2 for i in range(len(widths))) if words_everywhere else False
+    attention_levels = len(widths) - plain_levels
     return UNet2DConditionModel(
         sample_size=sample_size,
         in_channels=2 * latent_channels,
@@ -160,10 +169,11 @@ def _synth_unet(sample_size: int, latent_channels: int, widths: tuple[int, ...])
         layers_per_block=1,
         block_out_channels=widths,
         norm_num_groups=16,
-        down_block_types=("DownBlock2D",) * plain_levels + ("CrossAttnDownBlock2D",) * 2,
-        up_block_types=("CrossAttnUpBlock2D",) * 2 + ("UpBlock2D",) * plain_levels,
+        down_block_types=("DownBlock2D",) * plain_levels + ("CrossAttnDownBlock2D",) * attention_levels,
+        up_block_types=("CrossAttnUpBlock2D",) * attention_levels + ("UpBlock2D",) * plain_levels,
         cross_attention_dim=128,
         attention_head_dim=4,
+        only_cross_attention=words_only,
     )
 
 
@@ -194,14 +204,16 @@ def _build_pixel(tokenizer: CLIPTokenizer) -> Components:
     The codec (model/codec.py) folds each 4x4 pixel block into a latent cell, so nothing the oracle
     measures is lost and there is no VAE to pretrain; its scaling factor is 1/std of the world's
     pixels (0.594 in [-1, 1] on the benchmark sources). The U-Net is `small`'s with 96 channels at
-    16x16, enough to carry a cell's 48 noisy and 48 source values; the text encoder keeps each word
-    apart (`_keep_token_identity`); the model starts out copying the source (`_copy_source_first`).
+    16x16, enough to carry a cell's 48 noisy and 48 source values, reading the instruction at every
+    level; the text encoder keeps each word apart (`_keep_token_identity`), cross-attention reads
+    only the words, and the model starts out copying the source (`_copy_source_first`).
     """
     codec = PixelShuffleCodec(in_channels=3, downscale=4, scaling_factor=1.68)
     components = _synth_components(
-        tokenizer, _synth_unet(16, codec.config.latent_channels, (96, 128, 128)), lambda _: codec
+        tokenizer, _synth_unet(16, codec.config.latent_channels, (96, 128, 128), True), lambda _: codec
     )
     components.text_encoder = _keep_token_identity(components.text_encoder)
+    components.config = PipelineConfig(mask_text_padding=True)  # the words, not 70 padding tokens
     return _copy_source_first(components)
 
 
@@ -214,7 +226,7 @@ def _copy_source_first(components: Components) -> Components:
     """
     own = components.scheduler.config
     components.scheduler = EulerDiscreteScheduler.from_config(own, prediction_type="sample")
-    components.config = PipelineConfig(source_skip=True)
+    components.config = replace(components.config, source_skip=True)
     with torch.no_grad():
         components.unet.conv_out.weight.zero_()
         components.unet.conv_out.bias.zero_()

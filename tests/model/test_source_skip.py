@@ -44,9 +44,9 @@ def test_without_the_skip_the_same_weights_draw_nothing_like_it(skip_checkpoint,
 
 def test_the_option_round_trips_and_others_keep_diffusers_layout(skip_checkpoint, tmp_path, tiny_checkpoint):
     written = json.loads((skip_checkpoint / CONFIG_NAME).read_text())
-    assert written == {"mask_text_padding": False, "source_skip": True}
+    assert written == {"mask_text_padding": True, "source_skip": True}
     pipe = RewardEditPipeline.from_pretrained(skip_checkpoint)
-    assert pipe.components.config == PipelineConfig(source_skip=True)
+    assert pipe.components.config == PipelineConfig(source_skip=True, mask_text_padding=True)
     assert pipe.model.source_skip == pipe.components.vae.config.scaling_factor
     saved = pipe.save_pretrained(tmp_path / "saved")
     assert (saved / CONFIG_NAME).read_text() == (skip_checkpoint / CONFIG_NAME).read_text()
