@@ -47,7 +47,7 @@ class PipelineConfig:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise CheckpointError(f"{str(path)!r} is not readable JSON: {exc}") from exc
-        known = {field.name: field.type for field in fields(cls)}
+        known = [field.name for field in fields(cls)]
         if not isinstance(data, dict) or set(data) - set(known):
             raise CheckpointError(
                 f"{str(path)!r} must be an object with keys among {', '.join(known)}; got {data!r}"

@@ -127,8 +127,8 @@ class EditObjective:
         text = torch.where(dropped[:, :, None], empty, text)
         mask = None
         if self.text_mask is not None:
-            ids = torch.where(dropped.cpu(), self.empty_ids.cpu(), batch["input_ids"].cpu())
-            mask = self.text_mask(ids).to(device)
+            ids = torch.where(dropped, self.empty_ids.to(device), batch["input_ids"].to(device))
+            mask = self.text_mask(ids)
         source = encoded["source"] * (drop[1] >= rates.image)[:, None, None, None]
         use_reward = batch["has_reward"] & (drop[2] >= rates.reward)
 
