@@ -27,6 +27,10 @@ PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 # Added to each edit's energy under edit weighting: an edit that changes nothing (a copy) still has a
 # finite weight. About a tenth of a recoloured 64 px scene object's energy in scaled latents.
 EDIT_WEIGHT_FLOOR = 0.01
+# How training timesteps are drawn. "noisy": t = T (1 - u^3) for uniform u, so 79% of the draws fall
+# in the noisier half, where what to draw must come from the source and the instruction; the quiet
+# steps, where the noisy target itself gives the answer away, get fewer.
+TIMESTEP_SAMPLINGS = ("uniform", "noisy")
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class EditObjective:
         empty_ids: torch.Tensor,
         rates: DropoutRates,
         weight_by_edit: bool = False,
+        timestep_sampling: str = "uniform",
         text_mask: Callable[[torch.Tensor], torch.Tensor] | None = None,
         autocast: Callable[[], AbstractContextManager] = contextlib.nullcontext,
         cache: EncodingCache | None = None,
@@ -61,7 +66,10 @@ class EditObjective:
         self.text_encoder = text_encoder
         self.reward = reward
         self.noise_scheduler = noise_scheduler
+        if timestep_sampling not in TIMESTEP_SAMPLINGS:
+            raise ValueError(f"timestep sampling {timestep_sampling!r} is not one of {TIMESTEP_SAMPLINGS}")
         self.rates = rates
+        self.timestep_sampling = timestep_sampling
         self.weight_by_edit = weight_by_edit
         self.text_mask = text_mask
         self.empty_ids = empty_ids
@@ -107,6 +115,13 @@ class EditObjective:
             cached_rows(store, keys, lambda rows: list(getattr(self.text_encoder(ids[rows]), output)))
         )
 
+    def _timesteps(self, size: int, generator: torch.Generator) -> torch.Tensor:
+        count = self.noise_scheduler.config.num_train_timesteps
+        if self.timestep_sampling == "uniform":
+            return torch.randint(0, count, (size,), generator=generator)
+        draws = 1 - torch.rand(size, generator=generator).pow(3)
+        return (draws * count).long().clamp(max=count - 1)
+
     def loss(
         self, model: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator
     ) -> torch.Tensor:
@@ -115,9 +130,7 @@ class EditObjective:
         target = encoded["target"]
         size, device = target.shape[0], target.device
         noise = randn_tensor(target.shape, generator=generator, device=device, dtype=target.dtype)
-        timesteps = torch.randint(
-            0, self.noise_scheduler.config.num_train_timesteps, (size,), generator=generator
-        ).to(device)
+        timesteps = self._timesteps(size, generator).to(device)
         noisy = self.noise_scheduler.add_noise(target, noise, timesteps)
 
         drop = torch.rand(3, size, generator=generator).to(device)

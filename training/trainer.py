@@ -130,6 +130,7 @@ class Trainer:
             self.dataset.tokenize("")[None],
             DropoutRates(config.instruction_dropout, config.image_dropout, config.reward_dropout),
             weight_by_edit=config.loss_weighting == "edit",
+            timestep_sampling=config.timestep_sampling,
             text_mask=(
                 partial(text_mask, eos_token_id=components.tokenizer.eos_token_id)
                 if components.config.mask_text_padding

@@ -115,7 +115,13 @@ class RecordingModel(torch.nn.Module):
     """Stands in for the denoiser and keeps the conditions it was given."""
 
     def forward(self, noisy, timesteps, text, source, reward_text, scores, use_reward, text_mask=None):
-        self.seen = {"text": text, "source": source, "use_reward": use_reward, "text_mask": text_mask}
+        self.seen = {
+            "timesteps": timesteps,
+            "text": text,
+            "source": source,
+            "use_reward": use_reward,
+            "text_mask": text_mask,
+        }
         return torch.zeros_like(noisy)
 
 
@@ -229,6 +235,23 @@ def test_edit_weighting_divides_each_samples_error_by_its_edits_energy(manifest,
         errors = errors / (change.pow(2).mean((1, 2, 3)) + EDIT_WEIGHT_FLOOR)
         assert errors.std() > 0.05 * errors.mean()  # the weights differ between the samples
     assert loss == pytest.approx(errors.mean().item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "noisy"])
+def test_noisy_timestep_sampling_trains_mostly_where_the_target_is_hidden(manifest, tmp_path, sampling):
+    config = tiny_config(manifest, tmp_path, batch_size=4, timestep_sampling=sampling)
+    trainer = Trainer(config)
+    batch = first_batch(trainer)
+    model, seen, rng = RecordingModel(), [], generator(0)
+    for _ in range(250):
+        trainer.objective.loss(model, batch, rng)
+        seen.append(model.seen["timesteps"])
+    timesteps = torch.cat(seen)
+    count = trainer.objective.noise_scheduler.config.num_train_timesteps
+    assert timesteps.min() >= 0 and timesteps.max() < count
+    noisier_half = (timesteps >= count // 2).float().mean().item()
+    # 1000 draws: uniform puts 50% (sd 1.6%) in the noisier half, t = T (1 - u^3) 79% (sd 1.3%).
+    assert noisier_half == pytest.approx(0.5 if sampling == "uniform" else 0.79, abs=0.06)
 
 
 @pytest.mark.parametrize("dropped", [False, True])
