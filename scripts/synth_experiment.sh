@@ -2,7 +2,8 @@
 # The synthetic-world experiment of docs/synthetic-experiment.md, end to end on CPUs:
 # data -> VAE (the pixel preset's lossless codec needs none) -> base model without rewards -> four
 # reward variants x seeds fine-tuned from it -> oracle evaluation -> comparison tables.
-# Every stage is skipped when its output exists, so a stopped run resumes where it was.
+# Every stage is skipped when its output exists, so a stopped run resumes where it was. Each stage
+# that ran appends its wall time to RUNS/timings.tsv (a resumed stage: one line per sitting).
 #
 #   scripts/synth_experiment.sh               # everything, into runs/synth
 #   RUNS=/tmp/x SEEDS="0 1 2" JOBS=4 scripts/synth_experiment.sh
@@ -21,6 +22,9 @@ VAE_STEPS=${VAE_STEPS:-4000}     # ignored for pixel, whose codec has nothing to
 BASE_STEPS=${BASE_STEPS:-6000}   # stage 1: one run, all cores
 TRAIN_STEPS=${TRAIN_STEPS:-800}  # stage 2: each variant and seed
 EVAL_STEPS=${EVAL_STEPS:-10}
+# Guidance 3 / 1 beat InstructPix2Pix's 7.5 / 1.5 on every young pixel model compared (run 5).
+EVAL_GUIDANCE=${EVAL_GUIDANCE:-3}
+EVAL_IMAGE_GUIDANCE=${EVAL_IMAGE_GUIDANCE:-1}
 VAE_BATCH=${VAE_BATCH:-8}
 BATCH=${BATCH:+--batch-size $BATCH}  # both training stages; unset: the configs' 16
 DEVICE=${DEVICE:-cpu}            # where eval samples; training takes the GPU whenever there is one
@@ -42,10 +46,17 @@ parallel() {  # run each line of stdin as a command, JOBS at a time; fail if any
     return $failed
 }
 
+timed() {  # STAGE COMMAND...: run it and append "STAGE<TAB>seconds" to RUNS/timings.tsv
+    local stage=$1 start=$SECONDS
+    shift
+    "$@"
+    printf '%s\t%d\n' "$stage" $((SECONDS - start)) >> "$RUNS/timings.tsv"
+}
+
 mkdir -p "$RUNS"
-[[ -f $RUNS/data/manifest.jsonl ]] || rewardedit synth-data --out "$RUNS/data" --count "$DATA_COUNT" --seed 1 \
+[[ -f $RUNS/data/manifest.jsonl ]] || timed data rewardedit synth-data --out "$RUNS/data" --count "$DATA_COUNT" --seed 1 \
     --workers "$(nproc --all)"
-[[ -f $RUNS/bench/benchmark.json ]] || rewardedit synth-benchmark --out "$RUNS/bench" --count 504 --seed 99
+[[ -f $RUNS/bench/benchmark.json ]] || timed benchmark rewardedit synth-benchmark --out "$RUNS/bench" --count 504 --seed 99
 [[ -z $BASE || -f $BASE/model_index.json ]] || { echo "BASE=$BASE holds no checkpoint" >&2; exit 2; }
 VAE=${BASE:-$RUNS/vae}
 START=${BASE:-$RUNS/train/base/final}
@@ -53,7 +64,7 @@ START=${BASE:-$RUNS/train/base/final}
 if [[ -z $BASE && ! -f $RUNS/vae.done && $PRESET == pixel ]]; then
     rewardedit make-model --preset pixel "$RUNS/vae" && touch "$RUNS/vae.done"
 fi
-[[ -n $BASE || -f $RUNS/vae.done ]] || { OMP_NUM_THREADS=$JOBS rewardedit train-vae --preset "$PRESET" \
+[[ -n $BASE || -f $RUNS/vae.done ]] || { OMP_NUM_THREADS=$JOBS timed vae rewardedit train-vae --preset "$PRESET" \
     --data "$RUNS/data/manifest.jsonl" --eval-data "$RUNS/bench/images" --out "$RUNS/vae" \
     --max-steps "$VAE_STEPS" --batch-size "$VAE_BATCH" --learning-rate 1e-3 --log-every 250 --save-every 1000 \
     && touch "$RUNS/vae.done"; }
@@ -62,13 +73,13 @@ fi
 # targets perfectly, untold (eval/noisy) and asked for 5/5/5 (eval/noisy-5).
 for targets in exact noisy noisy-5; do
     name=${targets/exact/ceiling}
-    [[ -f $RUNS/eval/$name/results.json ]] || rewardedit synth-ceiling --model "$VAE" \
+    [[ -f $RUNS/eval/$name/results.json ]] || timed "bounds $targets" rewardedit synth-ceiling --model "$VAE" \
         --benchmark "$RUNS/bench" --out "$RUNS/eval/$name" --targets "$targets" > /dev/null
 done
 
 mkdir -p "$RUNS/train"
 ENCODINGS=$RUNS/train/encodings.pt  # the frozen encoders' outputs, written by the first run, read by the rest
-[[ -f $START/model_index.json ]] || OMP_NUM_THREADS=$(nproc --all) rewardedit train \
+[[ -f $START/model_index.json ]] || OMP_NUM_THREADS=$(nproc --all) timed base rewardedit train \
     --config "$CONFIGS/synth-base.yaml" --init "$VAE" --manifest "$RUNS/data/manifest.jsonl" \
     --out "$RUNS/train/base" --max-steps "$BASE_STEPS" $BATCH --encoding-cache-file "$ENCODINGS" \
     --resume > "$RUNS/train/base.log" 2>&1
@@ -81,13 +92,14 @@ for seed in $SEEDS; do
             "--reward-inputs $variant --seed $seed --max-steps $TRAIN_STEPS $BATCH --encoding-cache-file $ENCODINGS" \
             "--resume > $out.log 2>&1"
     done
-done | parallel
+done | timed variants parallel
 
 evaluate() {  # NAME MODEL [eval flags...]
     local name=$1 model=$2
     shift 2
     [[ -f $RUNS/eval/$name/results.json ]] || echo "rewardedit eval --judge oracle --model $model" \
-        "--benchmark $RUNS/bench --out $RUNS/eval/$name --steps $EVAL_STEPS --device $DEVICE $* > /dev/null 2>&1"
+        "--benchmark $RUNS/bench --out $RUNS/eval/$name --steps $EVAL_STEPS --guidance-scale $EVAL_GUIDANCE" \
+        "--image-guidance-scale $EVAL_IMAGE_GUIDANCE --device $DEVICE $* > /dev/null 2>&1"
 }
 first=${SEEDS%% *}
 {
@@ -102,7 +114,7 @@ first=${SEEDS%% *}
     for scale in "${REWARD_GUIDANCE[@]}"; do
         evaluate "score+text-$first-rg$scale" "$RUNS/train/score+text-$first/final" --reward-guidance-scale "$scale"
     done
-} | parallel
+} | timed evaluations parallel
 
 runs_of() { local v=$1 list=""; for s in $SEEDS; do list+="${list:+,}$RUNS/eval/$v-$s"; done; echo "$list"; }
 rewardedit compare --out "$RUNS/variants.md" "VAE round trip of the truth=$RUNS/eval/ceiling" \
