@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 PresetName = Literal["tiny", "pixel", "small", "small32", "sd15"]
 # Which reward inputs the condition sees: "none" trains the no-reward baseline with the same modules.
 RewardInputs = Literal["score+text", "score", "text", "none"]
+# How training timesteps are drawn. "noisy": t = T (1 - u^3) for uniform u, so 79% of the draws fall
+# in the noisier half, where what to draw must come from the source and the instruction; the quiet
+# steps, where the noisy target itself gives the answer away, get fewer.
+TimestepSampling = Literal["uniform", "noisy"]
 
 
 class ConfigError(ValueError):
@@ -57,7 +61,7 @@ class TrainConfig(BaseModel):
         "edit changes (mean squared source-to-target latent change, plus EDIT_WEIGHT_FLOOR), so a small "
         "local edit weighs as much as a whole-image one",
     )
-    timestep_sampling: Literal["uniform", "noisy"] = Field(
+    timestep_sampling: TimestepSampling = Field(
         "uniform",
         description="uniform: every training timestep alike; noisy: t = T (1 - u^3), 79%% of the draws "
         "in the noisier half, where the source and the instruction must say what to draw",

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import get_args
 
 import torch
 from diffusers import AutoencoderKL, DDPMScheduler
@@ -20,6 +21,7 @@ from transformers import CLIPTextModel
 
 from model.reward_condition import RewardCondition
 
+from .config import TimestepSampling
 from .encoding_cache import EncodingCache, cached_rows, text_key
 
 # What the U-Net learns to output, as the checkpoint's scheduler config says (diffusers' names).
@@ -27,10 +29,6 @@ PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 # Added to each edit's energy under edit weighting: an edit that changes nothing (a copy) still has a
 # finite weight. About a tenth of a recoloured 64 px scene object's energy in scaled latents.
 EDIT_WEIGHT_FLOOR = 0.01
-# How training timesteps are drawn. "noisy": t = T (1 - u^3) for uniform u, so 79% of the draws fall
-# in the noisier half, where what to draw must come from the source and the instruction; the quiet
-# steps, where the noisy target itself gives the answer away, get fewer.
-TIMESTEP_SAMPLINGS = ("uniform", "noisy")
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ class EditObjective:
         empty_ids: torch.Tensor,
         rates: DropoutRates,
         weight_by_edit: bool = False,
-        timestep_sampling: str = "uniform",
+        timestep_sampling: TimestepSampling = "uniform",
         text_mask: Callable[[torch.Tensor], torch.Tensor] | None = None,
         autocast: Callable[[], AbstractContextManager] = contextlib.nullcontext,
         cache: EncodingCache | None = None,
@@ -62,12 +60,14 @@ class EditObjective:
                 f"the scheduler predicts {noise_scheduler.config.prediction_type!r}; "
                 f"training supports {', '.join(PREDICTION_TYPES)}"
             )
+        if timestep_sampling not in get_args(TimestepSampling):
+            raise ValueError(
+                f"timestep sampling {timestep_sampling!r} is not one of {get_args(TimestepSampling)}"
+            )
         self.vae = vae
         self.text_encoder = text_encoder
         self.reward = reward
         self.noise_scheduler = noise_scheduler
-        if timestep_sampling not in TIMESTEP_SAMPLINGS:
-            raise ValueError(f"timestep sampling {timestep_sampling!r} is not one of {TIMESTEP_SAMPLINGS}")
         self.rates = rates
         self.timestep_sampling = timestep_sampling
         self.weight_by_edit = weight_by_edit
