@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .phrasing import PATTERN_WORDS, PHRASINGS, TEXTURE_WORDS
-from .sampling import fits, pick, quadrant_centre, size_range, unused_names
+from .sampling import fits, pick, quadrant_centre, size_range, taken_colours, unused_names
 from .scene import Background, Scene, Shape
 from .vocabulary import COLOURS, FILTERS, PATTERNS, REGIONS, STYLES, TEXTURES
 
@@ -38,8 +38,7 @@ def local(rng: np.random.Generator, scene: Scene) -> tuple[str, Scene]:
         after = scene.with_shape(index, size=size)
         if fits(after.shapes[index], after):
             return say(rng, "grow" if grow else "shrink", target=shape.name), after
-    taken = {s.colour for s in scene.shapes if s.kind == shape.kind} | {scene.background.colour}
-    colour = pick(rng, [c for c in COLOURS if c not in taken])
+    colour = pick(rng, [c for c in COLOURS if c not in taken_colours(scene)])
     return say(rng, "recolour", target=shape.name, colour=colour), scene.with_shape(index, colour=colour)
 
 

@@ -16,9 +16,10 @@ from .failures import FOLLOWING_FAILURES, PRESERVING_FAILURES, QUALITY_FAILURES,
 from .measure import measure
 from .render import render_array
 
-# Chance that a triplet has a failure on each perspective: with mild severities scoring 5, this
-# leaves a bit more than half of the samples below 5 on each perspective, as in RewardEdit-20K.
-FAILURE_RATE = {"following": 0.6, "preserving": 0.5, "quality": 0.5}
+# Chance that a triplet has a failure on each perspective, set so that the noisy targets pass the
+# oracle on 55-60% of the benchmark on each perspective: as clean as issue 17 allows (at most 60%),
+# so a base model sees as many clean edits as the reward must still leave room for.
+FAILURE_RATE = {"following": 0.6, "preserving": 0.45, "quality": 0.35}
 KINDS = {"following": FOLLOWING_FAILURES, "preserving": PRESERVING_FAILURES, "quality": QUALITY_FAILURES}
 MIN_SEVERITY = 0.1
 FAILURE_TEXTS = {

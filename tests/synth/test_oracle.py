@@ -59,8 +59,10 @@ def test_severity_lowers_the_score_of_its_perspective(
 def test_labels_are_noisy_like_the_papers(tmp_path: Path) -> None:
     rows = write_dataset(tmp_path, 70, seed=3)
     for p in range(3):
+        # Over 12000 rows 70% / 52% / 57% score below 5 (the paper: over half on each perspective);
+        # 70 rows measure that to about 6 points.
         below = sum(row.rewards.scores[p] < 5 for row in rows) / len(rows)
-        assert 0.5 < below < 0.9
+        assert 0.4 < below < 0.9
     texts = {row.rewards.following_text for row in rows}
     assert "None" in texts and len(texts) > 1
 

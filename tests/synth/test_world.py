@@ -47,6 +47,15 @@ def test_an_added_shape_takes_the_named_quadrants_centre_at_middle_size(cases: l
         assert ((new.x, new.y), new.size, new.texture) == (centres[region], 8, "solid")
 
 
+def test_a_shapes_colour_alone_names_it_before_and_after_every_edit(cases: list[EditCase]) -> None:
+    for case in cases:
+        for scene in (case.before, case.after):
+            colours = [s.colour for s in scene.shapes]
+            assert 1 <= len(colours) <= 5, case.instruction  # 2-4 shapes, one more or fewer after an edit
+            assert len(set(colours)) == len(colours), case.instruction
+            assert not {scene.background.colour, scene.background.accent} & set(colours), case.instruction
+
+
 @pytest.mark.parametrize("name", [f for f in FILTERS if f != "none"])
 def test_global_filters_change_every_pixel(cases: list[EditCase], name: str) -> None:
     for scene in {c.before for c in cases}:
