@@ -36,6 +36,10 @@ SAMPLERS: dict[str, Sampler] = {
         "DPMSolverMultistepScheduler",
         {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True},
     ),
+    # Stochastic like Euler ancestral, but it also samples x0-predicting models (the pixel preset).
+    "dpmpp_2m_sde": Sampler(
+        "DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "solver_order": 2}
+    ),
     "unipc": Sampler("UniPCMultistepScheduler"),
     "lcm": Sampler("LCMScheduler"),
 }

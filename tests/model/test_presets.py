@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from diffusers import DDPMScheduler
 
 from model import build_preset, save_components
 
@@ -81,3 +82,16 @@ def test_pixel_preset_text_encoder_keeps_words_apart():
     # the pixel preset's encoder, a stand-in for a pretrained one, keeps the words near-orthogonal.
     assert colour_word_similarity("small") > 0.9
     assert colour_word_similarity("pixel") < 0.3
+
+
+def test_pixel_preset_trains_and_samples_from_pure_noise_at_its_last_timestep():
+    own = build_preset("pixel").scheduler
+    training = DDPMScheduler.from_config(own.config)  # as training/trainer.py builds it
+    assert training.alphas_cumprod[-1] == 0 and training.alphas_cumprod[-2] > 0
+    target, noise = torch.randn(1, 48, 16, 16), torch.randn(1, 48, 16, 16)
+    last = torch.tensor([training.config.num_train_timesteps - 1])
+    assert torch.equal(training.add_noise(target, noise, last), noise)  # nothing of the target left
+    own.set_timesteps(10)
+    assert own.timesteps[0] == training.config.num_train_timesteps - 1
+    # Stable Diffusion's own schedule, which the other presets keep, leaves 6.8% of the target there.
+    assert build_preset("small").scheduler.alphas_cumprod[-1].sqrt() > 0.06
