@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,7 @@ from worker.reaper import WORKER_LOST, Reaper
 from worker.runner import EditRunner
 from worker.store import Limits, input_key, result_key
 
-from .helpers import encode, eventually
+from .helpers import eventually
 from .test_batching import queue_job
 
 LIMITS = Limits(queued=100, per_owner=None)
@@ -141,11 +142,10 @@ def test_a_canceled_job_stops_inside_the_step_it_is_on(store, tiny_checkpoint, s
 def test_hooks_that_never_stop_change_no_pixel(tiny_checkpoint, source_image, monkeypatch):
     pipeline = RewardEditPipeline.from_pretrained(tiny_checkpoint)
 
-    def edit() -> bytes:
+    def edit() -> np.ndarray:
         generator = torch.Generator().manual_seed(0)
-        return encode(
-            pipeline(source_image, "make it blue", num_inference_steps=2, generator=generator).images[0]
-        )
+        image = pipeline(source_image, "make it blue", num_inference_steps=2, generator=generator).images[0]
+        return np.asarray(image, dtype=np.int16)
 
     plain = edit()
     stop = MidStepStop(pipeline)
@@ -159,7 +159,11 @@ def test_hooks_that_never_stop_change_no_pixel(tiny_checkpoint, source_image, mo
         return False
 
     with stop.arm(never, 2):
-        assert edit() == plain
+        armed = edit()
+    # Attention run in query chunks can round differently in the last float bit on some CPUs'
+    # kernels (AMD EPYC: one channel of one pixel moves by one level); a hook that changed what
+    # is computed would move far more.
+    assert np.abs(armed - plain).max() <= 1 and (armed != plain).mean() < 0.001
     assert checks > 2 * len(stop.blocks)  # more checks than blocks: inside attention too
 
 
