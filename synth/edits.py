@@ -78,8 +78,7 @@ def texture(rng: np.random.Generator, scene: Scene) -> tuple[str, Scene]:
 def background(rng: np.random.Generator, scene: Scene) -> tuple[str, Scene]:
     old = scene.background
     if rng.random() < 0.6:
-        taken = {s.colour for s in scene.shapes} | {old.colour, old.accent}
-        colour = pick(rng, [c for c in COLOURS if c not in taken])
+        colour = pick(rng, [c for c in COLOURS if c not in taken_colours(scene)])
         instruction = say(rng, "background colour", colour=colour)
         return instruction, replace(scene, background=Background(colour, old.pattern, old.accent))
     pattern = pick(rng, [p for p in PATTERNS if p != old.pattern])

@@ -17,7 +17,7 @@ from .measure import measure
 from .render import render_array
 
 # Chance that a triplet has a failure on each perspective, set so that the noisy targets pass the
-# oracle on 55-60% of the benchmark on each perspective: as clean as issue 17 allows (at most 60%),
+# oracle on 51-59% of the benchmark on each perspective: as clean as issue 17 allows (at most 60%),
 # so a base model sees as many clean edits as the reward must still leave room for.
 FAILURE_RATE = {"following": 0.6, "preserving": 0.45, "quality": 0.35}
 KINDS = {"following": FOLLOWING_FAILURES, "preserving": PRESERVING_FAILURES, "quality": QUALITY_FAILURES}

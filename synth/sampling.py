@@ -59,7 +59,7 @@ def place_shape(rng: np.random.Generator, scene: Scene, kind: str, colour: str) 
 
 
 def taken_colours(scene: Scene) -> set[str]:
-    """Colours a new or recoloured shape may not take: the background's and every shape's."""
+    """Colours no new or recoloured shape, nor a new background colour, may take: any in use."""
     return {s.colour for s in scene.shapes} | {scene.background.colour, scene.background.accent}
 
 
