@@ -73,6 +73,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "variants", nargs="+", metavar="NAME=DIR[,DIR...]", help="a variant and its runs' eval folders"
     )
     compare.add_argument("--out", type=Path, help="also write the Markdown tables to this file")
+    compare.add_argument(
+        "--paired-with",
+        metavar="NAME",
+        help="also each variant's yes-rates minus this one's, run i against run i (paired seeds)",
+    )
     compare.set_defaults(func=compare_command)
 
     select = subparsers.add_parser(
@@ -245,7 +250,7 @@ def compare_command(args: argparse.Namespace) -> int:
     from .errors import InputFileError
 
     try:
-        markdown = comparison_markdown([parse_variant(text) for text in args.variants])
+        markdown = comparison_markdown([parse_variant(text) for text in args.variants], args.paired_with)
     except (ValueError, InputFileError) as exc:
         return fail(str(exc))
     if args.out is not None:

@@ -1,7 +1,9 @@
 """`rewardedit compare`: set several `eval` results side by side, averaged over seeds with their spread.
 
 Each variant is a name and the `eval` output folders of its runs (one per training seed, say); a
-cell is the mean over those runs and, with two or more, the sample standard deviation.
+cell is the mean over those runs and, with two or more, the sample standard deviation. Given a
+baseline, the runs are also paired in the order given (seed i against seed i): a paired difference
+removes what the seeds share, which the spread of two means cannot.
 """
 
 from __future__ import annotations
@@ -63,8 +65,12 @@ def cell_values(tables: list[dict], category: str, perspective: str, what: str) 
     ]
 
 
-def comparison_markdown(variants: Sequence[Variant]) -> str:
-    """An overall table (yes-rate % and mean score per perspective), then yes-rate per category."""
+def comparison_markdown(variants: Sequence[Variant], baseline: str | None = None) -> str:
+    """An overall table (yes-rate % and mean score per perspective), then yes-rate per category.
+
+    With `baseline` (a variant's name), then each other variant's yes-rate minus the baseline's,
+    run by run: overall with every run's difference, and per category.
+    """
     loaded = [(v, load_tables(v)) for v in variants]
     header = " | ".join(f"{p} yes % | {p} score" for p in PERSPECTIVES)
     lines = [
@@ -85,4 +91,46 @@ def comparison_markdown(variants: Sequence[Variant]) -> str:
         for variant, tables in loaded:
             cells = [spread(cell_values(tables, c, p, "accuracy"), percent=True) for c in categories]
             lines.append(f"| {variant.name} | " + " | ".join(cells) + " |")
+    if baseline is not None:
+        lines += paired_markdown(loaded, baseline, categories)
     return "\n".join(lines) + "\n"
+
+
+def paired_markdown(
+    loaded: list[tuple[Variant, list[dict]]], baseline: str, categories: list[str]
+) -> list[str]:
+    """Yes-rate differences (points) of each variant's run i minus the baseline's run i."""
+    by_name = {v.name: tables for v, tables in loaded}
+    if baseline not in by_name:
+        raise ValueError(f"--paired-with {baseline!r}: no variant of that name")
+    base = by_name[baseline]
+    paired = [(v, tables) for v, tables in loaded if v.name != baseline and len(tables) == len(base)]
+
+    def differences(tables: list[dict], category: str, perspective: str) -> list[float]:
+        ours, theirs = (cell_values(t, category, perspective, "accuracy") for t in (tables, base))
+        return [a - b for a, b in zip(ours, theirs, strict=True)] if len(ours) == len(theirs) else []
+
+    lines = [
+        "",
+        f"paired by run, yes-rate points minus {baseline} (each run, then mean ± sd); "
+        f"variants with another number of runs are left out",
+        "",
+        "| variant | " + " | ".join(PERSPECTIVES) + " | runs better on all three |",
+        "|---" * (2 + len(PERSPECTIVES)) + "|",
+    ]
+    for variant, tables in paired:
+        per_perspective = [differences(tables, ALL, p) for p in PERSPECTIVES]
+        cells = [
+            ", ".join(f"{d * 100:+.1f}" for d in diffs) + f" ({spread(diffs, percent=True)})"
+            for diffs in per_perspective
+        ]
+        wins = sum(all(d > 0 for d in run) for run in zip(*per_perspective, strict=True))
+        lines.append(f"| {variant.name} | " + " | ".join(cells) + f" | {wins} / {len(tables)} |")
+    for p in PERSPECTIVES:
+        lines += ["", f"{p}: paired yes-rate points minus {baseline}, per category", ""]
+        lines.append("| variant | " + " | ".join(categories) + " |")
+        lines.append("|---" * (1 + len(categories)) + "|")
+        for variant, tables in paired:
+            cells = [spread(differences(tables, c, p), percent=True) for c in categories]
+            lines.append(f"| {variant.name} | " + " | ".join(cells) + " |")
+    return lines

@@ -124,6 +124,28 @@ def test_compare_averages_runs_and_shows_their_spread(tmp_path: Path, capsys) ->
     assert "| two seeds | 50.0 ± 14.1 |" in markdown  # the per-category table
 
 
+def test_compare_pairs_each_run_with_the_baselines_run_in_the_same_place(tmp_path: Path, capsys) -> None:
+    none = [write_result(tmp_path / f"none{i}", acc, 1.0) for i, acc in enumerate((0.40, 0.60))]
+    full = [write_result(tmp_path / f"full{i}", acc, 1.0) for i, acc in enumerate((0.45, 0.70))]
+    with pytest.raises(SystemExit) as exit_code:
+        main(["compare", "none=" + ",".join(map(str, none)), "full=" + ",".join(map(str, full)),
+              "--paired-with", "none"])  # fmt: skip
+    assert exit_code.value.code == 0
+    markdown = capsys.readouterr().out
+    # +5 and +10 points: the pairs' spread (3.5), not the seeds' own (14.1 and 17.7)
+    pair = "+5.0, +10.0 (7.5 ± 3.5)"
+    assert f"| full | {pair} | {pair} | {pair} | 2 / 2 |" in markdown
+    assert markdown.count("| full | 7.5 ± 3.5 |") == 3  # each perspective's per-category table
+    assert "| none | +" not in markdown
+
+
+def test_compare_refuses_a_baseline_it_was_not_given(tmp_path: Path, capsys) -> None:
+    run = write_result(tmp_path / "a", 0.5, 1.0)
+    with pytest.raises(SystemExit) as exit_code:
+        main(["compare", f"a={run}", "--paired-with", "b"])
+    assert exit_code.value.code == 2 and "'b'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("variant", ["no-equals-sign", "name=", "=dir"])
 def test_compare_refuses_a_malformed_variant(tmp_path: Path, variant: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_code:
