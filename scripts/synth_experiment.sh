@@ -10,12 +10,16 @@
 #   PRESET=small32 DEVICE=cuda JOBS=4 BATCH=64 VAE_BATCH=32 VAE_STEPS=10000 BASE_STEPS=15000 \
 #       TRAIN_STEPS=2000 scripts/synth_experiment.sh    # on a GPU (docs/synthetic-experiment.md: sizing)
 #   BASE=ckpt scripts/synth_experiment.sh      # fine-tune the variants from ckpt (and use its VAE)
+#
+# Writes RUNS/variants.md (every variant, mean ± sd over the seeds, and each paired by seed with
+# no reward), RUNS/sliders-{following,preserving,quality}.md (each perspective asked 0-5, the
+# others 5, of the first seed's score + text model) and RUNS/reward-guidance.md.
 set -euo pipefail
 
 RUNS=${RUNS:-runs/synth}
 BASE=${BASE:-}                   # a checkpoint to start the variants from, instead of training VAE and base
 PRESET=${PRESET:-pixel}          # pixel: lossless codec; small / small32: VAEs trained first
-SEEDS=${SEEDS:-"0 1"}
+SEEDS=${SEEDS:-"0 1 2"}
 JOBS=${JOBS:-2}                 # processes at once, one thread each
 DATA_COUNT=${DATA_COUNT:-12000}
 VAE_STEPS=${VAE_STEPS:-4000}     # ignored for pixel, whose codec has nothing to train
@@ -29,9 +33,11 @@ VAE_BATCH=${VAE_BATCH:-8}
 BATCH=${BATCH:+--batch-size $BATCH}  # both training stages; unset: the configs' 16
 DEVICE=${DEVICE:-cpu}            # where eval samples; training takes the GPU whenever there is one
 VARIANTS=(none score text score+text)
-# Asked of the first seed's score+text model; set empty to skip.
-read -ra SWEEP_SCORES <<< "${SWEEP_SCORES-4 3 2 1 0}"
-read -ra REWARD_GUIDANCE <<< "${REWARD_GUIDANCE-1.5 2}"
+# The sliders, asked of the first seed's score+text model one perspective at a time (empty: only 5).
+read -ra SLIDER_SCORES <<< "${SLIDER_SCORES-0 1 2 3 4}"
+read -ra REWARD_GUIDANCE <<< "${REWARD_GUIDANCE-2 3}"
+SLIDER_COUNT=${SLIDER_COUNT:-112}
+PERSPECTIVE_NAMES=(following preserving quality)
 export OMP_NUM_THREADS=1
 
 CONFIGS=$(dirname "$0")/../training/configs
@@ -94,44 +100,61 @@ for seed in $SEEDS; do
     done
 done | timed variants parallel
 
-evaluate() {  # NAME MODEL [eval flags...]
+evaluate() {  # NAME MODEL [eval flags...]: print the command, unless its result exists (BENCH: another benchmark)
     local name=$1 model=$2
     shift 2
     [[ -f $RUNS/eval/$name/results.json ]] || echo "rewardedit eval --judge oracle --model $model" \
-        "--benchmark $RUNS/bench --out $RUNS/eval/$name --steps $EVAL_STEPS --guidance-scale $EVAL_GUIDANCE" \
+        "--benchmark ${BENCH:-$RUNS/bench} --out $RUNS/eval/$name --steps $EVAL_STEPS --guidance-scale $EVAL_GUIDANCE" \
         "--image-guidance-scale $EVAL_IMAGE_GUIDANCE --device $DEVICE $* > /dev/null 2>&1"
 }
 first=${SEEDS%% *}
+best=$RUNS/train/score+text-$first/final
+# The sliders (each perspective asked 0-5, the others 5) and reward guidance, on the benchmark's
+# first SLIDER_COUNT items (the same seed, so the same edits).
+[[ -f $RUNS/bench-sliders/benchmark.json ]] || rewardedit synth-benchmark --out "$RUNS/bench-sliders" \
+    --count "$SLIDER_COUNT" --seed 99 > /dev/null
+slider() {  # NAME MODEL [eval flags...]: evaluate on the sliders' benchmark
+    local name=$1 model=$2
+    shift 2
+    BENCH=$RUNS/bench-sliders evaluate "sliders/$name" "$model" "$@"
+}
+scores_asking() {  # PERSPECTIVE-INDEX SCORE: "F P Q" with SCORE in that place, 5 elsewhere
+    local scores=(5 5 5)
+    scores[$1]=$2
+    echo "${scores[*]}"
+}
 {
     evaluate base "$START"
     for seed in $SEEDS; do
         for variant in "${VARIANTS[@]}"; do evaluate "$variant-$seed" "$RUNS/train/$variant-$seed/final"; done
     done
-    for score in "${SWEEP_SCORES[@]}"; do
-        evaluate "score+text-$first-score$score" "$RUNS/train/score+text-$first/final" --score "$score"
+    slider 5 "$best"
+    slider noreward "$best" --no-reward
+    for p in 0 1 2; do
+        for score in "${SLIDER_SCORES[@]}"; do
+            slider "${PERSPECTIVE_NAMES[p]}$score" "$best" --score $(scores_asking "$p" "$score")
+        done
     done
-    evaluate "score+text-$first-noreward" "$RUNS/train/score+text-$first/final" --no-reward
-    for scale in "${REWARD_GUIDANCE[@]}"; do
-        evaluate "score+text-$first-rg$scale" "$RUNS/train/score+text-$first/final" --reward-guidance-scale "$scale"
-    done
+    for scale in "${REWARD_GUIDANCE[@]}"; do slider "rg$scale" "$best" --reward-guidance-scale "$scale"; done
 } | timed evaluations parallel
 
 runs_of() { local v=$1 list=""; for s in $SEEDS; do list+="${list:+,}$RUNS/eval/$v-$s"; done; echo "$list"; }
-rewardedit compare --out "$RUNS/variants.md" "VAE round trip of the truth=$RUNS/eval/ceiling" \
+rewardedit compare --out "$RUNS/variants.md" --paired-with "no reward" \
+    "VAE round trip of the truth=$RUNS/eval/ceiling" \
     "noisy data learned perfectly, no reward=$RUNS/eval/noisy" \
     "noisy data learned perfectly, 5/5/5 asked=$RUNS/eval/noisy-5" \
     "base, before fine-tuning=$RUNS/eval/base" "no reward=$(runs_of none)" "score only=$(runs_of score)" \
     "text only=$(runs_of text)" "score + text=$(runs_of score+text)"
-sweep=("no reward asked=$RUNS/eval/score+text-$first-noreward")
-for score in 5 "${SWEEP_SCORES[@]}"; do
-    [[ $score == 5 ]] && dir=$RUNS/eval/score+text-$first || dir=$RUNS/eval/score+text-$first-score$score
-    sweep+=("score $score=$dir")
+sliders=$RUNS/eval/sliders
+for p in 0 1 2; do
+    name=${PERSPECTIVE_NAMES[p]}
+    rows=()
+    for score in "${SLIDER_SCORES[@]}"; do rows+=("$name $score=$sliders/$name$score"); done
+    rewardedit compare --out "$RUNS/sliders-$name.md" "${rows[@]}" "$name 5=$sliders/5" \
+        "no reward asked=$sliders/noreward"
 done
-rewardedit compare --out "$RUNS/score-sweep.md" "${sweep[@]}"
 if ((${#REWARD_GUIDANCE[@]})); then
-    guidance=("reward guidance 1=$RUNS/eval/score+text-$first")
-    for scale in "${REWARD_GUIDANCE[@]}"; do
-        guidance+=("reward guidance $scale=$RUNS/eval/score+text-$first-rg$scale")
-    done
+    guidance=("reward guidance 1=$sliders/5")
+    for scale in "${REWARD_GUIDANCE[@]}"; do guidance+=("reward guidance $scale=$sliders/rg$scale"); done
     rewardedit compare --out "$RUNS/reward-guidance.md" "${guidance[@]}"
 fi
