@@ -51,10 +51,11 @@ def spread(values: Sequence[float], percent: bool) -> str:
     if not values:
         return "-"
     scale, digits = (100.0, 1) if percent else (1.0, 2)
-    mean = statistics.fmean(values) * scale
+    # Adding 0.0 turns a -0.0 (a mean that rounds to zero from below) into 0.0.
+    mean = f"{round(statistics.fmean(values) * scale, digits) + 0.0:.{digits}f}"
     if len(values) < 2:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {statistics.stdev(values) * scale:.{digits}f}"
+        return mean
+    return f"{mean} ± {statistics.stdev(values) * scale:.{digits}f}"
 
 
 def cell_values(tables: list[dict], category: str, perspective: str, what: str) -> list[float]:

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from judge.benchmark import CATEGORIES, read_benchmark
+from judge.compare import spread
 from model import Rewards, load_components, make_model
 from model.image import image_to_tensor, tensor_to_images
 from rewardedit.cli import main
@@ -189,3 +190,9 @@ def test_ceiling_through_the_lossless_codec_passes_every_edit(tmp_path: Path) ->
     summary = json.loads((tmp_path / "ceiling/results.json").read_text())
     rates = [summary["table"]["all"][p]["accuracy"] for p in ("following", "preserving", "quality")]
     assert rates == [1, 1, 1]
+
+
+def test_spread_prints_a_mean_that_rounds_to_zero_without_a_sign() -> None:
+    assert spread([-0.0004, 0.0002], percent=True) == "0.0 ± 0.0"
+    assert spread([-0.001], percent=False) == "0.00"
+    assert spread([-0.002], percent=True) == "-0.2"
