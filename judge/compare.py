@@ -46,16 +46,23 @@ def load_tables(variant: Variant) -> list[dict]:
     return tables
 
 
+def fixed(value: float, digits: int, sign: str = "") -> str:
+    """`value` to `digits` decimals; one that rounds to zero from below prints as 0, not -0.
+
+    Adding 0.0 turns the -0.0 that rounding leaves into 0.0. `sign` "+" marks positives too.
+    """
+    return f"{round(value, digits) + 0.0:{sign}.{digits}f}"
+
+
 def spread(values: Sequence[float], percent: bool) -> str:
     """Mean, and "± sample standard deviation" when there are two runs or more; "-" for none."""
     if not values:
         return "-"
     scale, digits = (100.0, 1) if percent else (1.0, 2)
-    # Adding 0.0 turns a -0.0 (a mean that rounds to zero from below) into 0.0.
-    mean = f"{round(statistics.fmean(values) * scale, digits) + 0.0:.{digits}f}"
+    mean = fixed(statistics.fmean(values) * scale, digits)
     if len(values) < 2:
         return mean
-    return f"{mean} ± {statistics.stdev(values) * scale:.{digits}f}"
+    return f"{mean} ± {fixed(statistics.stdev(values) * scale, digits)}"
 
 
 def cell_values(tables: list[dict], category: str, perspective: str, what: str) -> list[float]:
@@ -122,7 +129,7 @@ def paired_markdown(
     for variant, tables in paired:
         per_perspective = [differences(tables, ALL, p) for p in PERSPECTIVES]
         cells = [
-            ", ".join(f"{d * 100:+.1f}" for d in diffs) + f" ({spread(diffs, percent=True)})"
+            ", ".join(fixed(d * 100, 1, "+") for d in diffs) + f" ({spread(diffs, percent=True)})"
             for diffs in per_perspective
         ]
         wins = sum(all(d > 0 for d in run) for run in zip(*per_perspective, strict=True))
