@@ -26,6 +26,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write each scene's exact edit, no simulated failure (labels then score 5 throughout)",
     )
+    data.add_argument(
+        "--mix",
+        type=parse_mix,
+        default=None,
+        metavar="CATEGORY=WEIGHT,...",
+        help="weight the categories in the data, e.g. local=4,remove=4 (unnamed ones weigh 1; "
+        "default: all equal)",
+    )
     data.set_defaults(func=data_command)
     ceiling = subparsers.add_parser(
         "synth-ceiling",
@@ -48,6 +56,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     benchmark.set_defaults(func=benchmark_command)
 
 
+def parse_mix(text: str) -> dict[str, int]:
+    """`local=4,remove=4` -> {"local": 4, "remove": 4}: whole weights, at least one category left."""
+    from .vocabulary import CATEGORIES
+
+    mix: dict[str, int] = {}
+    for part in text.split(","):
+        category, _, weight = part.partition("=")
+        category = category.strip()
+        if category not in CATEGORIES:
+            raise argparse.ArgumentTypeError(f"unknown category {category!r}; one of {', '.join(CATEGORIES)}")
+        if not weight.strip().isdigit():
+            raise argparse.ArgumentTypeError(f"{category}: the weight must be a whole number, got {weight!r}")
+        mix[category] = int(weight)
+    if not any(({category: 1 for category in CATEGORIES} | mix).values()):
+        raise argparse.ArgumentTypeError("every category weighs 0: nothing to write")
+    return mix
+
+
 def check(args: argparse.Namespace) -> str | None:
     if args.count < 1:
         return "--count must be at least 1"
@@ -66,7 +92,7 @@ def data_command(args: argparse.Namespace) -> int:
         return fail(problem)
     if args.workers < 1:
         return fail("--workers must be at least 1")
-    rows = write_dataset(args.out, args.count, args.seed, args.size, args.workers, args.exact)
+    rows = write_dataset(args.out, args.count, args.seed, args.size, args.workers, args.exact, args.mix)
     print(score_distribution([row.rewards for row in rows if row.rewards is not None]))
     print(f"wrote {args.out / MANIFEST_FILE}: {len(rows)} triplets")
     return 0

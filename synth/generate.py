@@ -40,17 +40,35 @@ def scene_cases(seed: int, stream: int, index: int, size: int, categories: tuple
             continue
 
 
+def category_cycle(mix: dict[str, int] | None = None) -> tuple[str, ...]:
+    """The categories items take in turn: each as many times in a cycle as its weight (default 1).
+
+    Weights interleave (local, remove, ..., local, remove, ...) so any prefix of the data keeps the
+    mix; with no weights it is CATEGORIES itself, the equal mix every data set had before.
+    """
+    weights = {category: 1 for category in CATEGORIES} | (mix or {})
+    rounds = max(weights.values())
+    return tuple(c for r in range(rounds) for c in CATEGORIES if weights[c] > r)
+
+
 def write_dataset(
-    out: Path, count: int, seed: int, size: int = 64, workers: int = 1, exact: bool = False
+    out: Path,
+    count: int,
+    seed: int,
+    size: int = 64,
+    workers: int = 1,
+    exact: bool = False,
+    mix: dict[str, int] | None = None,
 ) -> list[ManifestRow]:
     """OUT/images/<id>-{source,edited}.png and OUT/manifest.jsonl with the oracle's rewards.
 
     Items are independent, so `workers` processes write the same files as one does. `exact` writes
     each scene's ground-truth edit instead of a noisy one (same scenes and instructions): data that
-    tells whether a model that does not follow is held back by the noise or by itself.
+    tells whether a model that does not follow is held back by the noise or by itself. `mix` weights
+    the categories (see `category_cycle`), so a small model sees more of the edits it finds hard.
     """
     (out / "images").mkdir(parents=True, exist_ok=True)
-    write = partial(_write_item, out, seed, size, exact)
+    write = partial(_write_item, out, seed, size, exact, category_cycle(mix))
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             rows = list(pool.map(write, range(count), chunksize=64))
@@ -60,8 +78,8 @@ def write_dataset(
     return rows
 
 
-def _write_item(out: Path, seed: int, size: int, exact: bool, i: int) -> ManifestRow:
-    category = CATEGORIES[i % len(CATEGORIES)]
+def _write_item(out: Path, seed: int, size: int, exact: bool, cycle: tuple[str, ...], i: int) -> ManifestRow:
+    category = cycle[i % len(cycle)]
     (case,) = scene_cases(seed, TRAIN_STREAM, i, size, (category,))
     rng = np.random.default_rng([seed, TRAIN_STREAM, i, 1])
     plan = FailurePlan() if exact else random_plan(rng)

@@ -11,13 +11,16 @@ from PIL import Image
 
 from judge.judgement import Judgements
 from model.image import load_image
+from rewardedit.cli import main
 from synth.edits import EditCase
 from synth.failures import Failure, FailurePlan, noisy_edit
-from synth.generate import write_dataset
+from synth.generate import category_cycle, write_dataset
 from synth.measure import measure
 from synth.oracle_judge import OracleJudge
+from synth.phrasing import PHRASINGS
 from synth.render import render_array
 from synth.truth import save_source
+from synth.vocabulary import CATEGORIES
 
 KINDS = [
     ("following", "ignored"),
@@ -104,3 +107,33 @@ def test_exact_data_holds_each_scenes_truth(tmp_path: Path) -> None:
     ]
     assert all(row.rewards.scores == (5, 5, 5) for row in exact)
     assert not all(row.rewards.scores == (5, 5, 5) for row in noisy)
+
+
+def test_a_mix_weights_the_categories_and_keeps_them_interleaved() -> None:
+    cycle = category_cycle({"local": 3, "texture": 0})
+    assert cycle.count("local") == 3 and "texture" not in cycle
+    assert all(cycle.count(c) == 1 for c in ("remove", "add", "background", "global", "style"))
+    assert cycle[:6] == ("local", "remove", "add", "background", "global", "style")
+    assert category_cycle() == CATEGORIES
+
+
+def test_a_mix_of_one_category_writes_only_its_edits(tmp_path: Path) -> None:
+    only_remove = {category: 0 for category in CATEGORIES} | {"remove": 1}
+    rows = write_dataset(tmp_path, 6, seed=3, mix=only_remove)
+    openings = tuple(phrasing.split("{")[0] for phrasing in PHRASINGS["remove"])
+    assert all(row.instruction.startswith(openings) for row in rows), [row.instruction for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("mix", "message"),
+    [
+        ("locale=2", "unknown category 'locale'"),
+        ("local=two", "the weight must be a whole number"),
+        ("local=0,remove=0,add=0,texture=0,background=0,global=0,style=0", "every category weighs 0"),
+    ],
+)
+def test_synth_data_refuses_a_bad_mix_before_writing(tmp_path: Path, mix: str, message: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["synth-data", "--out", str(tmp_path / "data"), "--count", "7", "--mix", mix])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
