@@ -10,6 +10,8 @@
 #   PRESET=small32 DEVICE=cuda JOBS=4 BATCH=64 VAE_BATCH=32 VAE_STEPS=10000 BASE_STEPS=15000 \
 #       TRAIN_STEPS=2000 scripts/synth_experiment.sh    # on a GPU (docs/synthetic-experiment.md: sizing)
 #   BASE=ckpt scripts/synth_experiment.sh      # fine-tune the variants from ckpt (and use its VAE)
+#   BASE_STEPS=0 TRAIN_STEPS=5000 MIX=local=4,remove=4,add=4,background=3 scripts/synth_experiment.sh
+#       # no stage 1: each variant trained from the start (synth-base.yaml) on re-weighted data (run 9)
 #
 # Writes RUNS/variants.md (every variant, mean ± sd over the seeds, and each paired by seed with
 # no reward), RUNS/sliders-{following,preserving,quality}.md (each perspective asked 0-5, the
@@ -22,8 +24,10 @@ PRESET=${PRESET:-pixel}          # pixel: lossless codec; small / small32: VAEs 
 SEEDS=${SEEDS:-"0 1 2"}
 JOBS=${JOBS:-2}                 # processes at once, one thread each
 DATA_COUNT=${DATA_COUNT:-12000}
+BENCH_COUNT=${BENCH_COUNT:-504}  # the benchmark's edits (fewer only for a quick try of the script)
+MIX=${MIX:-}                     # synth-data --mix: category weights of the training data (empty: equal)
 VAE_STEPS=${VAE_STEPS:-4000}     # ignored for pixel, whose codec has nothing to train
-BASE_STEPS=${BASE_STEPS:-6000}   # stage 1: one run, all cores
+BASE_STEPS=${BASE_STEPS:-6000}   # stage 1: one run, all cores; 0: none, the variants start from scratch
 TRAIN_STEPS=${TRAIN_STEPS:-800}  # stage 2: each variant and seed
 EVAL_STEPS=${EVAL_STEPS:-10}
 # Guidance 3 / 1 beat InstructPix2Pix's 7.5 / 1.5 on every young pixel model compared (run 5).
@@ -61,11 +65,17 @@ timed() {  # STAGE COMMAND...: run it and append "STAGE<TAB>seconds" to RUNS/tim
 
 mkdir -p "$RUNS"
 [[ -f $RUNS/data/manifest.jsonl ]] || timed data rewardedit synth-data --out "$RUNS/data" --count "$DATA_COUNT" --seed 1 \
-    --workers "$(nproc --all)"
-[[ -f $RUNS/bench/benchmark.json ]] || timed benchmark rewardedit synth-benchmark --out "$RUNS/bench" --count 504 --seed 99
+    --workers "$(nproc --all)" ${MIX:+--mix "$MIX"}
+[[ -f $RUNS/bench/benchmark.json ]] || timed benchmark rewardedit synth-benchmark --out "$RUNS/bench" --count "$BENCH_COUNT" \
+    --seed 99
 [[ -z $BASE || -f $BASE/model_index.json ]] || { echo "BASE=$BASE holds no checkpoint" >&2; exit 2; }
 VAE=${BASE:-$RUNS/vae}
 START=${BASE:-$RUNS/train/base/final}
+STAGE2=(--config "$CONFIGS/synth.yaml")
+if [[ -z $BASE && $BASE_STEPS == 0 ]]; then  # from the start: the base's recipe with the reward dropout
+    START=$VAE
+    STAGE2=(--config "$CONFIGS/synth-base.yaml" --reward-dropout 0.1)
+fi
 # vae/ is also written every 1000 steps on the way, so only this marker says the VAE is done.
 if [[ -z $BASE && ! -f $RUNS/vae.done && $PRESET == pixel ]]; then
     rewardedit make-model --preset pixel "$RUNS/vae" && touch "$RUNS/vae.done"
@@ -93,7 +103,7 @@ ENCODINGS=$RUNS/train/encodings.pt  # the frozen encoders' outputs, written by t
 for seed in $SEEDS; do
     for variant in "${VARIANTS[@]}"; do
         out=$RUNS/train/$variant-$seed
-        [[ -f $out/final/model_index.json ]] || echo "rewardedit train --config $CONFIGS/synth.yaml" \
+        [[ -f $out/final/model_index.json ]] || echo "rewardedit train ${STAGE2[*]}" \
             "--init $START --manifest $RUNS/data/manifest.jsonl --out $out" \
             "--reward-inputs $variant --seed $seed --max-steps $TRAIN_STEPS $BATCH --encoding-cache-file $ENCODINGS" \
             "--resume > $out.log 2>&1"
@@ -124,7 +134,7 @@ scores_asking() {  # PERSPECTIVE-INDEX SCORE: "F P Q" with SCORE in that place, 
     echo "${scores[*]}"
 }
 {
-    evaluate base "$START"
+    [[ $START == "$VAE" ]] || evaluate base "$START"
     for seed in $SEEDS; do
         for variant in "${VARIANTS[@]}"; do evaluate "$variant-$seed" "$RUNS/train/$variant-$seed/final"; done
     done
@@ -138,12 +148,14 @@ scores_asking() {  # PERSPECTIVE-INDEX SCORE: "F P Q" with SCORE in that place, 
     for scale in "${REWARD_GUIDANCE[@]}"; do slider "rg$scale" "$best" --reward-guidance-scale "$scale"; done
 } | timed evaluations parallel
 
+BASE_ROW=""
+[[ $START == "$VAE" ]] || BASE_ROW="base, before fine-tuning=$RUNS/eval/base"
 runs_of() { local v=$1 list=""; for s in $SEEDS; do list+="${list:+,}$RUNS/eval/$v-$s"; done; echo "$list"; }
 rewardedit compare --out "$RUNS/variants.md" --paired-with "no reward" \
     "VAE round trip of the truth=$RUNS/eval/ceiling" \
     "noisy data learned perfectly, no reward=$RUNS/eval/noisy" \
     "noisy data learned perfectly, 5/5/5 asked=$RUNS/eval/noisy-5" \
-    "base, before fine-tuning=$RUNS/eval/base" "no reward=$(runs_of none)" "score only=$(runs_of score)" \
+    ${BASE_ROW:+"$BASE_ROW"} "no reward=$(runs_of none)" "score only=$(runs_of score)" \
     "text only=$(runs_of text)" "score + text=$(runs_of score+text)"
 sliders=$RUNS/eval/sliders
 for p in 0 1 2; do
