@@ -72,9 +72,11 @@ mkdir -p "$RUNS"
 VAE=${BASE:-$RUNS/vae}
 START=${BASE:-$RUNS/train/base/final}
 STAGE2=(--config "$CONFIGS/synth.yaml")
+BASE_ROW="base, before fine-tuning=$RUNS/eval/base"  # variants.md's row for the base; none without one
 if [[ -z $BASE && $BASE_STEPS == 0 ]]; then  # from the start: the base's recipe with the reward dropout
     START=$VAE
     STAGE2=(--config "$CONFIGS/synth-base.yaml" --reward-dropout 0.1)
+    BASE_ROW=""
 fi
 # vae/ is also written every 1000 steps on the way, so only this marker says the VAE is done.
 if [[ -z $BASE && ! -f $RUNS/vae.done && $PRESET == pixel ]]; then
@@ -134,7 +136,7 @@ scores_asking() {  # PERSPECTIVE-INDEX SCORE: "F P Q" with SCORE in that place, 
     echo "${scores[*]}"
 }
 {
-    [[ $START == "$VAE" ]] || evaluate base "$START"
+    [[ -z $BASE_ROW ]] || evaluate base "$START"
     for seed in $SEEDS; do
         for variant in "${VARIANTS[@]}"; do evaluate "$variant-$seed" "$RUNS/train/$variant-$seed/final"; done
     done
@@ -148,8 +150,6 @@ scores_asking() {  # PERSPECTIVE-INDEX SCORE: "F P Q" with SCORE in that place, 
     for scale in "${REWARD_GUIDANCE[@]}"; do slider "rg$scale" "$best" --reward-guidance-scale "$scale"; done
 } | timed evaluations parallel
 
-BASE_ROW=""
-[[ $START == "$VAE" ]] || BASE_ROW="base, before fine-tuning=$RUNS/eval/base"
 runs_of() { local v=$1 list=""; for s in $SEEDS; do list+="${list:+,}$RUNS/eval/$v-$s"; done; echo "$list"; }
 rewardedit compare --out "$RUNS/variants.md" --paired-with "no reward" \
     "VAE round trip of the truth=$RUNS/eval/ceiling" \

@@ -57,20 +57,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def parse_mix(text: str) -> dict[str, int]:
-    """`local=4,remove=4` -> {"local": 4, "remove": 4}: whole weights, at least one category left."""
-    from .vocabulary import CATEGORIES
+    """`local=4,remove=4` -> {"local": 4, "remove": 4}; `category_cycle` checks the names and weights."""
+    from .generate import category_cycle
 
     mix: dict[str, int] = {}
     for part in text.split(","):
         category, _, weight = part.partition("=")
-        category = category.strip()
-        if category not in CATEGORIES:
-            raise argparse.ArgumentTypeError(f"unknown category {category!r}; one of {', '.join(CATEGORIES)}")
         if not weight.strip().isdigit():
-            raise argparse.ArgumentTypeError(f"{category}: the weight must be a whole number, got {weight!r}")
-        mix[category] = int(weight)
-    if not any(({category: 1 for category in CATEGORIES} | mix).values()):
-        raise argparse.ArgumentTypeError("every category weighs 0: nothing to write")
+            raise argparse.ArgumentTypeError(
+                f"{category.strip()}: the weight must be a whole number, got {weight!r}"
+            )
+        mix[category.strip()] = int(weight)
+    try:
+        category_cycle(mix)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return mix
 
 

@@ -44,10 +44,15 @@ def category_cycle(mix: dict[str, int] | None = None) -> tuple[str, ...]:
     """The categories items take in turn: each as many times in a cycle as its weight (default 1).
 
     Weights interleave (local, remove, ..., local, remove, ...) so any prefix of the data keeps the
-    mix; with no weights it is CATEGORIES itself, the equal mix every data set had before.
+    mix; with no weights it is CATEGORIES itself, the equal mix every data set had before. A weight
+    for an unknown category, or weights that leave no category, raise ValueError.
     """
+    if unknown := set(mix or {}) - set(CATEGORIES):
+        raise ValueError(f"unknown category {sorted(unknown)[0]!r}; one of {', '.join(CATEGORIES)}")
     weights = {category: 1 for category in CATEGORIES} | (mix or {})
     rounds = max(weights.values())
+    if rounds < 1:
+        raise ValueError("every category weighs 0: nothing to write")
     return tuple(c for r in range(rounds) for c in CATEGORIES if weights[c] > r)
 
 
