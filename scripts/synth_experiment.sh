@@ -12,6 +12,9 @@
 #   BASE=ckpt scripts/synth_experiment.sh      # fine-tune the variants from ckpt (and use its VAE)
 #   BASE_STEPS=0 TRAIN_STEPS=5000 MIX=local=4,remove=4,add=4,background=3 scripts/synth_experiment.sh
 #       # no stage 1: each variant trained from the start (synth-base.yaml) on re-weighted data (run 9)
+#   BASE_STEPS=0 FIRST_MIX=local=1,remove=1,add=0,texture=0,background=0,global=0,style=0 \
+#       FIRST_STEPS=2500 TRAIN_STEPS=2000 TRAIN_LR=5e-4 MIX=local=4,remove=4,add=4,background=3 \
+#       scripts/synth_experiment.sh    # a curriculum: each variant first learns the object edits (run 10)
 #
 # Writes RUNS/variants.md (every variant, mean ± sd over the seeds, and each paired by seed with
 # no reward), RUNS/sliders-{following,preserving,quality}.md (each perspective asked 0-5, the
@@ -29,6 +32,9 @@ MIX=${MIX:-}                     # synth-data --mix: category weights of the tra
 VAE_STEPS=${VAE_STEPS:-4000}     # ignored for pixel, whose codec has nothing to train
 BASE_STEPS=${BASE_STEPS:-6000}   # stage 1: one run, all cores; 0: none, the variants start from scratch
 TRAIN_STEPS=${TRAIN_STEPS:-800}  # stage 2: each variant and seed
+TRAIN_LR=${TRAIN_LR:-}           # stage 2's learning rate (empty: its config's)
+FIRST_MIX=${FIRST_MIX:-}         # with BASE_STEPS=0: each variant first trains on data of this mix
+FIRST_STEPS=${FIRST_STEPS:-2500} # ... for this many steps, then on the main data from there
 EVAL_STEPS=${EVAL_STEPS:-10}
 # Guidance 3 / 1 beat InstructPix2Pix's 7.5 / 1.5 on every young pixel model compared (run 5).
 EVAL_GUIDANCE=${EVAL_GUIDANCE:-3}
@@ -66,6 +72,8 @@ timed() {  # STAGE COMMAND...: run it and append "STAGE<TAB>seconds" to RUNS/tim
 mkdir -p "$RUNS"
 [[ -f $RUNS/data/manifest.jsonl ]] || timed data rewardedit synth-data --out "$RUNS/data" --count "$DATA_COUNT" --seed 1 \
     --workers "$(nproc --all)" ${MIX:+--mix "$MIX"}
+[[ -z $FIRST_MIX || -f $RUNS/data-first/manifest.jsonl ]] || timed "data first" rewardedit synth-data \
+    --out "$RUNS/data-first" --count "$DATA_COUNT" --seed 1 --workers "$(nproc --all)" --mix "$FIRST_MIX"
 [[ -f $RUNS/bench/benchmark.json ]] || timed benchmark rewardedit synth-benchmark --out "$RUNS/bench" --count "$BENCH_COUNT" \
     --seed 99
 [[ -z $BASE || -f $BASE/model_index.json ]] || { echo "BASE=$BASE holds no checkpoint" >&2; exit 2; }
@@ -78,6 +86,8 @@ if [[ -z $BASE && $BASE_STEPS == 0 ]]; then  # from the start: the base's recipe
     STAGE2=(--config "$CONFIGS/synth-base.yaml" --reward-dropout 0.1)
     BASE_ROW=""
 fi
+[[ -z $FIRST_MIX || $START == "$VAE" ]] || { echo "FIRST_MIX needs BASE_STEPS=0 and no BASE" >&2; exit 2; }
+STAGE2+=(${TRAIN_LR:+--learning-rate $TRAIN_LR})
 # vae/ is also written every 1000 steps on the way, so only this marker says the VAE is done.
 if [[ -z $BASE && ! -f $RUNS/vae.done && $PRESET == pixel ]]; then
     rewardedit make-model --preset pixel "$RUNS/vae" && touch "$RUNS/vae.done"
@@ -105,8 +115,17 @@ ENCODINGS=$RUNS/train/encodings.pt  # the frozen encoders' outputs, written by t
 for seed in $SEEDS; do
     for variant in "${VARIANTS[@]}"; do
         out=$RUNS/train/$variant-$seed
-        [[ -f $out/final/model_index.json ]] || echo "rewardedit train ${STAGE2[*]}" \
-            "--init $START --manifest $RUNS/data/manifest.jsonl --out $out" \
+        [[ ! -f $out/final/model_index.json ]] || continue
+        start=$START first=""
+        if [[ -n $FIRST_MIX ]]; then  # the curriculum's first stage, then the main data from its end
+            start=$out-first/final
+            [[ -f $start/model_index.json ]] || first="rewardedit train --config $CONFIGS/synth-base.yaml \
+                --reward-dropout 0.1 --init $START --manifest $RUNS/data-first/manifest.jsonl --out $out-first \
+                --reward-inputs $variant --seed $seed --max-steps $FIRST_STEPS $BATCH \
+                --encoding-cache-file $RUNS/train/encodings-first.pt --resume > $out-first.log 2>&1 && "
+        fi
+        echo "$first rewardedit train ${STAGE2[*]}" \
+            "--init $start --manifest $RUNS/data/manifest.jsonl --out $out" \
             "--reward-inputs $variant --seed $seed --max-steps $TRAIN_STEPS $BATCH --encoding-cache-file $ENCODINGS" \
             "--resume > $out.log 2>&1"
     done
