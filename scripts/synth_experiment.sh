@@ -49,6 +49,7 @@ read -ra REWARD_GUIDANCE <<< "${REWARD_GUIDANCE-2 3}"
 SLIDER_COUNT=${SLIDER_COUNT:-112}
 PERSPECTIVE_NAMES=(following preserving quality)
 export OMP_NUM_THREADS=1
+[[ -z $FIRST_MIX || ( -z $BASE && $BASE_STEPS == 0 ) ]] || { echo "FIRST_MIX needs BASE_STEPS=0 and no BASE" >&2; exit 2; }
 
 CONFIGS=$(dirname "$0")/../training/configs
 
@@ -86,7 +87,6 @@ if [[ -z $BASE && $BASE_STEPS == 0 ]]; then  # from the start: the base's recipe
     STAGE2=(--config "$CONFIGS/synth-base.yaml" --reward-dropout 0.1)
     BASE_ROW=""
 fi
-[[ -z $FIRST_MIX || $START == "$VAE" ]] || { echo "FIRST_MIX needs BASE_STEPS=0 and no BASE" >&2; exit 2; }
 STAGE2+=(${TRAIN_LR:+--learning-rate $TRAIN_LR})
 # vae/ is also written every 1000 steps on the way, so only this marker says the VAE is done.
 if [[ -z $BASE && ! -f $RUNS/vae.done && $PRESET == pixel ]]; then
