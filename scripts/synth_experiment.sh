@@ -81,10 +81,11 @@ mkdir -p "$RUNS"
 VAE=${BASE:-$RUNS/vae}
 START=${BASE:-$RUNS/train/base/final}
 STAGE2=(--config "$CONFIGS/synth.yaml")
+FROM_START=(--config "$CONFIGS/synth-base.yaml" --reward-dropout 0.1)  # the base's recipe, the null reward learnt too
 BASE_ROW="base, before fine-tuning=$RUNS/eval/base"  # variants.md's row for the base; none without one
 if [[ -z $BASE && $BASE_STEPS == 0 ]]; then  # from the start: the base's recipe with the reward dropout
     START=$VAE
-    STAGE2=(--config "$CONFIGS/synth-base.yaml" --reward-dropout 0.1)
+    STAGE2=("${FROM_START[@]}")
     BASE_ROW=""
 fi
 STAGE2+=(${TRAIN_LR:+--learning-rate $TRAIN_LR})
@@ -112,6 +113,12 @@ ENCODINGS=$RUNS/train/encodings.pt  # the frozen encoders' outputs, written by t
     --out "$RUNS/train/base" --max-steps "$BASE_STEPS" $BATCH --encoding-cache-file "$ENCODINGS" \
     --resume > "$RUNS/train/base.log" 2>&1
 
+train_line() {  # VARIANT SEED INIT DATA OUT STEPS ENCODINGS [FLAGS...]: a variant's train command, logged to OUT.log
+    local variant=$1 seed=$2 init=$3 data=$4 out=$5 steps=$6 encodings=$7
+    shift 7
+    echo "rewardedit train $* --init $init --manifest $data/manifest.jsonl --out $out --reward-inputs $variant" \
+        "--seed $seed --max-steps $steps $BATCH --encoding-cache-file $encodings --resume > $out.log 2>&1"
+}
 for seed in $SEEDS; do
     for variant in "${VARIANTS[@]}"; do
         out=$RUNS/train/$variant-$seed
@@ -119,15 +126,11 @@ for seed in $SEEDS; do
         start=$START first=""
         if [[ -n $FIRST_MIX ]]; then  # the curriculum's first stage, then the main data from its end
             start=$out-first/final
-            [[ -f $start/model_index.json ]] || first="rewardedit train --config $CONFIGS/synth-base.yaml \
-                --reward-dropout 0.1 --init $START --manifest $RUNS/data-first/manifest.jsonl --out $out-first \
-                --reward-inputs $variant --seed $seed --max-steps $FIRST_STEPS $BATCH \
-                --encoding-cache-file $RUNS/train/encodings-first.pt --resume > $out-first.log 2>&1 && "
+            [[ -f $start/model_index.json ]] || first="$(train_line "$variant" "$seed" "$START" "$RUNS/data-first" \
+                "$out-first" "$FIRST_STEPS" "$RUNS/train/encodings-first.pt" "${FROM_START[@]}") && "
         fi
-        echo "$first rewardedit train ${STAGE2[*]}" \
-            "--init $start --manifest $RUNS/data/manifest.jsonl --out $out" \
-            "--reward-inputs $variant --seed $seed --max-steps $TRAIN_STEPS $BATCH --encoding-cache-file $ENCODINGS" \
-            "--resume > $out.log 2>&1"
+        echo "$first$(train_line "$variant" "$seed" "$start" "$RUNS/data" "$out" "$TRAIN_STEPS" "$ENCODINGS" \
+            "${STAGE2[@]}")"
     done
 done | timed variants parallel
 
