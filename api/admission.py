@@ -11,6 +11,7 @@ import hashlib
 import json
 from typing import Any
 
+from model.pipeline_config import SamplingDefaults
 from worker.jobs import JobRecord
 from worker.settings import Settings
 from worker.store import LimitReached, Limits
@@ -49,15 +50,25 @@ def check_served_models(form: EditForm, models: list[dict[str, Any]]) -> None:
         )
 
 
-def check_cost(form: EditForm, size: tuple[int, int], max_cost: int) -> None:
+def expected_steps(form: EditForm, models: list[dict[str, Any]]) -> int:
+    """The steps the job will run: its own, else the most a served model defaults to (with none
+    announced yet, InstructPix2Pix's 30)."""
+    if form.steps is not None:
+        return form.steps
+    announced = [model["sampling"]["steps"] for model in models if "sampling" in model]
+    return max(announced, default=SamplingDefaults().num_inference_steps)
+
+
+def check_cost(form: EditForm, size: tuple[int, int], max_cost: int, models: list[dict[str, Any]]) -> None:
     """422 when the job would hold a worker too long: pixels x steps x candidates over the limit."""
     width, height = size
-    cost = width * height * form.steps * form.candidates
+    steps = expected_steps(form, models)
+    cost = width * height * steps * form.candidates
     if cost > max_cost:
         raise ApiError(
             422,
             "job_too_large",
-            f"this job is {width}x{height} px x {form.steps} steps x {form.candidates} candidate(s) = "
+            f"this job is {width}x{height} px x {steps} steps x {form.candidates} candidate(s) = "
             f"{cost}; the limit is {max_cost} (pixels x steps x candidates): lower max_side, steps "
             "or candidates",
         )

@@ -37,8 +37,13 @@ def _text(name: str) -> Any:
     )
 
 
-def _scale(default: float, upper: float, what: str) -> Any:
+def _scale(default: float | None, upper: float, what: str) -> Any:
     return Field(default=default, ge=0, le=upper, allow_inf_nan=False, description=what)
+
+
+# Steps and guidance left unset are the served model's own: what its checkpoint's rewardedit.json
+# names, else InstructPix2Pix's 30 steps at 7.5 / 1.5. The worker fills them in (worker/jobs.py).
+MODEL_DEFAULT = "; default: the served model's own ({} unless its checkpoint names another)"
 
 
 class InstructionForm(BaseModel):
@@ -65,9 +70,11 @@ class EditParams(InstructionForm):
     following_text: str = _text("instruction following")
     preserving_text: str = _text("detail preserving")
     quality_text: str = _text("generation quality")
-    steps: int = Field(default=30, ge=1, le=MAX_STEPS, description="denoising steps")
-    guidance_scale: float = _scale(7.5, 30, "instruction guidance")
-    image_guidance_scale: float = _scale(1.5, 10, "source image guidance")
+    steps: int | None = Field(
+        default=None, ge=1, le=MAX_STEPS, description="denoising steps" + MODEL_DEFAULT.format(30)
+    )
+    guidance_scale: float | None = _scale(None, 30, "instruction guidance" + MODEL_DEFAULT.format(7.5))
+    image_guidance_scale: float | None = _scale(None, 10, "source image guidance" + MODEL_DEFAULT.format(1.5))
     reward_guidance_scale: float = _scale(1.0, 10, "reward guidance (1: off)")
     scheduler: Literal[tuple(SAMPLERS)] | None = Field(  # type: ignore[valid-type]
         default=None, description="sampler (default: the one the checkpoint's scheduler/ folder names)"

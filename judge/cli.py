@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from model.cli import add_scheduler_argument
+from model.cli import add_sampling_arguments, add_scheduler_argument
 from model.pipeline import default_device
 from model.rewards import PERSPECTIVES, Rewards
 from rewardedit.console import fail
@@ -42,10 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--benchmark", type=Path, required=True, help="folder holding benchmark.json")
     evaluate.add_argument("--out", type=Path, required=True, help="folder for images, judgements, results")
     add_judge_arguments(evaluate)
-    evaluate.add_argument("--steps", type=int, default=30)
+    add_sampling_arguments(evaluate)
     evaluate.add_argument("--seed", type=int, default=0, help="seed of every item's edit")
-    evaluate.add_argument("--guidance-scale", type=float, default=7.5)
-    evaluate.add_argument("--image-guidance-scale", type=float, default=1.5)
     evaluate.add_argument("--reward-guidance-scale", type=float, default=1.0)
     add_scheduler_argument(evaluate)
     asked = evaluate.add_mutually_exclusive_group()

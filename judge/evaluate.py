@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from model import EditRequest, RewardEditPipeline, Rewards
 from model.image import prepare_image
+from model.pipeline_config import SamplingDefaults
 
 from .batch import EditToJudge, Outcome, judge_with_progress, open_upright
 from .benchmark import CATEGORIES, BenchmarkItem, read_benchmark
@@ -35,19 +36,30 @@ class EditSettings:
     `rewards` is what every edit asks for: the best (5/5/5, texts "None"), as the paper evaluates;
     lower scores sweep the reward sliders; None asks for no reward (the learned null condition), to
     see what the same model does untold. `batch_size` edits of one size run together (the same
-    images as one at a time, faster).
+    images as one at a time, faster). Steps and guidance left None are the checkpoint's defaults
+    (`with_defaults` fills them in, so that the report says what ran).
     """
 
-    steps: int = 30
+    steps: int | None = None
     seed: int = 0
-    guidance_scale: float = 7.5
-    image_guidance_scale: float = 1.5
+    guidance_scale: float | None = None
+    image_guidance_scale: float | None = None
     reward_guidance_scale: float = 1.0
     scheduler: str | None = None  # a sampler name; None: the checkpoint's own
     max_side: int = 512
     device: str = "cpu"
     rewards: Rewards | None = field(default_factory=Rewards)
     batch_size: int = 8
+
+    def with_defaults(self, defaults: SamplingDefaults) -> EditSettings:
+        """These settings with every unset sampling setting taken from the checkpoint's defaults."""
+        steps, guidance, image_guidance = self.steps, self.guidance_scale, self.image_guidance_scale
+        return dataclasses.replace(
+            self,
+            steps=defaults.num_inference_steps if steps is None else steps,
+            guidance_scale=defaults.guidance_scale if guidance is None else guidance,
+            image_guidance_scale=defaults.image_guidance_scale if image_guidance is None else image_guidance,
+        )
 
     def request(self, item: BenchmarkItem) -> EditRequest:
         return EditRequest(
@@ -134,7 +146,9 @@ def evaluate(
 ) -> EvalResult:
     """Write OUT/images/<id>.png, OUT/judgements.jsonl, OUT/results.json and OUT/results.md."""
     items = read_benchmark(benchmark)
-    edit_all(RewardEditPipeline.from_pretrained(model, device=settings.device), items, out, settings)
+    pipe = RewardEditPipeline.from_pretrained(model, device=settings.device)
+    settings = settings.with_defaults(pipe.sampling_defaults)
+    edit_all(pipe, items, out, settings)
     about = {"model": str(model), "judge": judge_about, "settings": dataclasses.asdict(settings)}
     return judge_and_report(items, benchmark, out, judge, workers, settings, about)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from rewardedit.console import fail
 
 from .errors import CheckpointError, InvalidInputError
+from .pipeline_config import PipelineConfig
 from .presets import PRESETS, REWARD_ARCHITECTURES
 from .schedulers import SAMPLERS
 
@@ -19,6 +21,14 @@ def add_scheduler_argument(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="sampler (default: the one the checkpoint's scheduler/ folder names)",
     )
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """--steps and the two guidance scales; unset, they are the checkpoint's (SamplingDefaults)."""
+    default = "default: the checkpoint's own, {} unless its rewardedit.json names another"
+    parser.add_argument("--steps", type=int, default=None, help=default.format(30))
+    parser.add_argument("--guidance-scale", type=float, default=None, help=default.format(7.5))
+    parser.add_argument("--image-guidance-scale", type=float, default=None, help=default.format(1.5))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,6 +54,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("model", type=Path, metavar="MODEL", help="checkpoint folder to read")
     export.add_argument("out_dir", type=Path, metavar="OUT_DIR")
     export.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16")
+    for flag, kind, what in (
+        ("steps", int, "denoising steps"),
+        ("guidance-scale", float, "instruction guidance"),
+        ("image-guidance-scale", float, "source image guidance"),
+    ):
+        export.add_argument(
+            f"--default-{flag}",
+            type=kind,
+            default=None,
+            help=f"the {what} an edit gets when it sets none (default: MODEL's own)",
+        )
     export.set_defaults(func=export_model_command)
 
     edit = subparsers.add_parser("edit", help="edit one image following an instruction")
@@ -54,9 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name in ("following", "preserving", "quality"):
         edit.add_argument(f"--{name}", type=float, default=5.0, help=f"{name} score in [0, 5]")
         edit.add_argument(f"--{name}-text", default="None", help=f"what should be wrong in {name} ('None')")
-    edit.add_argument("--steps", type=int, default=30)
-    edit.add_argument("--guidance-scale", type=float, default=7.5)
-    edit.add_argument("--image-guidance-scale", type=float, default=1.5)
+    add_sampling_arguments(edit)
     edit.add_argument("--reward-guidance-scale", type=float, default=1.0)
     add_scheduler_argument(edit)
     edit.add_argument("--seed", type=int, default=0)
@@ -116,11 +135,23 @@ def export_model_command(args: argparse.Namespace) -> int:
         return fail("OUT_DIR must differ from MODEL, so that a failed write cannot lose the checkpoint")
     try:
         pipe = RewardEditPipeline.from_pretrained(args.model, device="cpu", dtype=getattr(torch, args.dtype))
-    except CheckpointError as exc:
+        pipe.components.config = with_sampling_defaults(pipe.components.config, args)
+    except (CheckpointError, ValueError) as exc:
         return fail(str(exc))
     pipe.save_pretrained(args.out_dir)
     print(f"wrote {args.model} in {args.dtype} to {args.out_dir}")
     return 0
+
+
+def with_sampling_defaults(config: PipelineConfig, args: argparse.Namespace) -> PipelineConfig:
+    """The checkpoint's options with the sampling defaults that export-model's --default-* flags set."""
+    given = {
+        "num_inference_steps": args.default_steps,
+        "guidance_scale": args.default_guidance_scale,
+        "image_guidance_scale": args.default_image_guidance_scale,
+    }
+    changes = {name: value for name, value in given.items() if value is not None}
+    return replace(config, sampling=replace(config.sampling, **changes))
 
 
 def edit_command(args: argparse.Namespace) -> int:
@@ -144,12 +175,13 @@ def edit_command(args: argparse.Namespace) -> int:
         )
         image = load_image(args.input)
         pipe = RewardEditPipeline.from_pretrained(args.model, device=args.device or default_device())
-        with tqdm(total=args.steps, desc="editing", unit="step") as bar:
+        steps = pipe.sampling_defaults.num_inference_steps if args.steps is None else args.steps
+        with tqdm(total=steps, desc="editing", unit="step") as bar:
             out = pipe(
                 image=image,
                 instruction=args.instruction,
                 rewards=rewards,
-                num_inference_steps=args.steps,
+                num_inference_steps=steps,
                 guidance_scale=args.guidance_scale,
                 image_guidance_scale=args.image_guidance_scale,
                 reward_guidance_scale=args.reward_guidance_scale,

@@ -6,7 +6,7 @@ import inspect
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -16,6 +16,7 @@ from PIL import Image
 from .checkpoint import Components, load_components, save_components
 from .errors import EditCanceled, InvalidInputError, NonFiniteImageError
 from .image import DEFAULT_MAX_SIDE, image_to_tensor, prepare_image, tensor_to_images
+from .pipeline_config import SamplingDefaults
 from .rewards import Rewards
 from .schedulers import build_scheduler, check_sampler
 from .text import text_mask, tokenize
@@ -38,15 +39,25 @@ class EditRequest:
 
     `rewards` None asks for no reward: the learned null condition, which stands for unlabelled rows
     and dropped rewards in training, so the model edits as one trained without rewards would.
+    A guidance scale None is the checkpoint's default (`SamplingDefaults`).
     """
 
     image: Image.Image
     instruction: str
     rewards: Rewards | None = field(default_factory=Rewards)
-    guidance_scale: float = 7.5
-    image_guidance_scale: float = 1.5
+    guidance_scale: float | None = None
+    image_guidance_scale: float | None = None
     reward_guidance_scale: float = 1.0
     generator: torch.Generator | None = None
+
+    def with_defaults(self, defaults: SamplingDefaults) -> EditRequest:
+        """The request with every unset guidance scale taken from the checkpoint's defaults."""
+        guidance, image_guidance = self.guidance_scale, self.image_guidance_scale
+        return replace(
+            self,
+            guidance_scale=defaults.guidance_scale if guidance is None else guidance,
+            image_guidance_scale=defaults.image_guidance_scale if image_guidance is None else image_guidance,
+        )
 
     def check(self) -> None:
         if not isinstance(self.instruction, str) or not self.instruction.strip():
@@ -116,22 +127,31 @@ class RewardEditPipeline:
     def dtype(self) -> torch.dtype:
         return self.components.unet.dtype
 
+    @property
+    def sampling_defaults(self) -> SamplingDefaults:
+        """What a call that leaves steps or guidance unset gets: the checkpoint's `rewardedit.json`."""
+        return self.components.config.sampling
+
     # -- sampling -----------------------------------------------------------------------------
     def __call__(
         self,
         image: Image.Image,
         instruction: str,
         rewards: Rewards | None = Rewards(),
-        num_inference_steps: int = 30,
-        guidance_scale: float = 7.5,
-        image_guidance_scale: float = 1.5,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        image_guidance_scale: float | None = None,
         reward_guidance_scale: float = 1.0,
         generator: torch.Generator | None = None,
         max_side: int = DEFAULT_MAX_SIDE,
         callback: StepCallback | None = None,
         scheduler: str | None = None,
     ) -> RewardEditPipelineOutput:
-        """One edit; `rewards` None asks for no reward (see EditRequest), `scheduler` names a sampler."""
+        """One edit; `rewards` None asks for no reward (see EditRequest), `scheduler` names a sampler.
+
+        Steps and guidance left None are the checkpoint's defaults (`sampling_defaults`): 30 steps at
+        7.5 / 1.5, as InstructPix2Pix, unless its `rewardedit.json` names others.
+        """
         request = EditRequest(
             image,
             instruction,
@@ -147,7 +167,7 @@ class RewardEditPipeline:
     def edit_batch(
         self,
         requests: Sequence[EditRequest],
-        num_inference_steps: int = 30,
+        num_inference_steps: int | None = None,
         max_side: int = DEFAULT_MAX_SIDE,
         callback: StepCallback | None = None,
         scheduler: str | None = None,
@@ -156,10 +176,15 @@ class RewardEditPipeline:
 
         Every request keeps its own instruction, reward, guidance scales and generator (its initial
         noise and each ancestral step's noise are drawn from it alone). `scheduler` names a sampler
-        (`model.schedulers.SAMPLERS`); None samples with the checkpoint's own scheduler.
+        (`model.schedulers.SAMPLERS`); None samples with the checkpoint's own scheduler, and steps
+        or guidance left None are the checkpoint's defaults, as in `__call__`.
         """
         if not requests:
             raise InvalidInputError("edit_batch needs at least one request")
+        defaults = self.sampling_defaults
+        requests = [request.with_defaults(defaults) for request in requests]
+        if num_inference_steps is None:
+            num_inference_steps = defaults.num_inference_steps
         if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int):
             raise InvalidInputError(
                 f"num_inference_steps must be a positive integer, got {num_inference_steps!r}"

@@ -14,14 +14,22 @@ them in one pipeline call. Their own messages then find them taken and are ackno
 so before claiming them the worker lists them on the job whose message it is handling (`cover`):
 if it dies, that message comes back (it is acknowledged only once the whole batch has ended),
 and whoever handles it re-claims the batch-mates the dead worker left behind.
+
+Defaults: a request may leave the steps and guidance scales unset (None), meaning "the served
+model's own" (its checkpoint's `SamplingDefaults`). Only a worker has the model, so the worker that
+claims the job fills them in (`with_defaults`), and from then on the record says what ran; the
+job's `total` is 0 until then.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from model.pipeline_config import SamplingDefaults
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
 FINAL = frozenset({SUCCEEDED, FAILED, CANCELED})
@@ -89,7 +97,27 @@ def new_job(
         size=list(size) if size is not None else None,
         fingerprint=fingerprint,
     )
-    return replace(job, total=params["steps"] * job.candidate_count)  # steps across all candidates
+    return with_total(job)
+
+
+def with_total(job: JobRecord) -> JobRecord:
+    """The job with its total set: steps across all candidates (0 while its steps are unset)."""
+    return replace(job, total=(job.params["steps"] or 0) * job.candidate_count)
+
+
+def sampling_params(defaults: SamplingDefaults) -> dict[str, Any]:
+    """A checkpoint's sampling defaults under the names job params give them."""
+    return {
+        "steps": defaults.num_inference_steps,
+        "guidance_scale": defaults.guidance_scale,
+        "image_guidance_scale": defaults.image_guidance_scale,
+    }
+
+
+def with_defaults(job: JobRecord, defaults: Mapping[str, Any]) -> JobRecord:
+    """The job with every sampling param its request left unset taken from `defaults` (sampling_params)."""
+    unset = {name: value for name, value in defaults.items() if job.params.get(name) is None}
+    return with_total(replace(job, params={**job.params, **unset})) if unset else job
 
 
 def batch_key(job: JobRecord) -> tuple[int, int, int, bool, str | None] | None:
@@ -107,14 +135,20 @@ def batch_key(job: JobRecord) -> tuple[int, int, int, bool, str | None] | None:
     return width, height, params["steps"], params["reward_guidance_scale"] != 1.0, params.get("scheduler")
 
 
-def claim(job: JobRecord, worker: str, now: float, lease_s: float) -> JobRecord | None:
-    """Start (or restart, after its worker died) a job; None when it must not run here."""
+def claim(
+    job: JobRecord, worker: str, now: float, lease_s: float, defaults: Mapping[str, Any] | None = None
+) -> JobRecord | None:
+    """Start (or restart, after its worker died) a job; None when it must not run here.
+
+    The params its request left unset are filled from `defaults`, the worker's model's
+    (sampling_params).
+    """
     if job.finished:
         return None
     if job.status == RUNNING and job.worker != worker and job.lease_until > now:
         return None  # a live worker holds it: this is a duplicate delivery
     return replace(
-        job,
+        with_defaults(job, defaults or {}),
         status=RUNNING,
         step=0,
         started_at=now,

@@ -59,6 +59,8 @@ from .jobs import (
     cover,
     finish,
     record_stop,
+    sampling_params,
+    with_defaults,
 )
 from .judging import (
     NOT_CONFIGURED,
@@ -167,6 +169,7 @@ class EditRunner:
         self.optimization = dict(optimization or {"level": "off"})
         self.mid_step = mid_step
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.sampling = sampling_params(pipeline.sampling_defaults)  # fills what requests leave unset
         self.keeper: LeaseKeeper | None = None  # the leases of the jobs run() holds now
 
     @classmethod
@@ -203,6 +206,7 @@ class EditRunner:
                 **self.model.to_dict(),
                 "reward_guidance": self.pipeline.components.reward.has_null_condition,
                 "samplers": supported_samplers(self.pipeline.components.scheduler),
+                "sampling": self.sampling,
             },
             "device": str(self.pipeline.device),
             "max_batch": self.max_batch,
@@ -231,7 +235,7 @@ class EditRunner:
         the batch-mates are listed on this job (`cover`) before they are claimed, so that this
         job's message, acknowledged only after the whole batch, can bring them back (jobs.py).
         """
-        job = self.store.update(job_id, lambda j: claim(j, self.worker_id, time.time(), self.lease_s))
+        job = self._claim_one(job_id)
         if job is None:
             job = self.store.get(job_id)
             if job is None or not job.finished:
@@ -244,7 +248,11 @@ class EditRunner:
         if key is None or room <= 0:
             return jobs
         held = {job_id, *covered}
-        mates = [j.id for j in self.store.queued(BATCH_SCAN) if j.id not in held and batch_key(j) == key]
+        mates = [
+            j.id
+            for j in self.store.queued(BATCH_SCAN)
+            if j.id not in held and batch_key(with_defaults(j, self.sampling)) == key
+        ]
         if not mates[:room]:
             return jobs
         if self.store.update(job_id, lambda j: cover(j, self.worker_id, covered + mates[:room])) is None:
@@ -252,11 +260,14 @@ class EditRunner:
         return jobs + self._claim_each(mates[:room])
 
     def _claim_each(self, job_ids: list[str]) -> list[JobRecord]:
-        claimed = (
-            self.store.update(job_id, lambda j: claim(j, self.worker_id, time.time(), self.lease_s))
-            for job_id in job_ids
-        )
+        claimed = (self._claim_one(job_id) for job_id in job_ids)
         return [job for job in claimed if job is not None]
+
+    def _claim_one(self, job_id: str) -> JobRecord | None:
+        def start(job: JobRecord) -> JobRecord | None:
+            return claim(job, self.worker_id, time.time(), self.lease_s, self.sampling)
+
+        return self.store.update(job_id, start)
 
     def _run_alone(self, job: JobRecord) -> str:
         """Run one claimed job (a best-of-N one with its judge) to its final status."""

@@ -105,10 +105,11 @@ async def submit_edit(
         raise ApiError(
             422, NOT_CONFIGURED, "candidates > 1 needs a judge, and this service has none; send candidates=1"
         )
-    check_served_models(form, await run_in_threadpool(served_models, backend))
+    models = await run_in_threadpool(served_models, backend)
+    check_served_models(form, models)
     data = await image.read()
     source, size = await run_in_threadpool(prepare_upload, data, form.max_side, settings.max_pixels)
-    check_cost(form, size, settings.max_job_cost)
+    check_cost(form, size, settings.max_job_cost, models)
     seed = form.seed if form.seed is not None else secrets.randbelow(SEED_RANGE)
     job = new_job(owner, form.model_dump(exclude={"seed"}), seed, time.time(), size, fingerprint(form, data))
     blobs = {input_key(job.id): source}

@@ -12,9 +12,9 @@ const PERSPECTIVES = [
   ["quality", "Generation quality"],
 ];
 const ADVANCED = [
-  ["steps", "Steps", "1"],
-  ["guidance_scale", "Guidance scale", "0.1"],
-  ["image_guidance_scale", "Image guidance scale", "0.1"],
+  ["steps", "Steps (empty: the model's)", "1"],
+  ["guidance_scale", "Guidance scale (empty: the model's)", "0.1"],
+  ["image_guidance_scale", "Image guidance scale (empty: the model's)", "0.1"],
   ["reward_guidance_scale", "Reward guidance scale (1: off)", "0.1"],
   ["seed", "Seed (empty: random)", "1"],
   ["max_side", "Max side, px", "1"],
@@ -402,10 +402,20 @@ function renderHistory() {
 
 // --- the service's state ----------------------------------------------------------------------
 
+// An empty steps or guidance field asks for the served model's own setting: show it greyed out.
+function showModelDefaults(models) {
+  const sampling = (models.find((model) => model.sampling) || {}).sampling || {};
+  for (const [name, value] of Object.entries(sampling)) {
+    const field = form.elements.namedItem(name);
+    if (field) field.placeholder = String(value);
+  }
+}
+
 async function refreshStatus() {
   const status = $("service-status");
   try {
     const health = await (await api("/healthz")).json();
+    showModelDefaults(health.models);
     const notices = $("notices");
     if (!health.notice) notices.replaceChildren();
     else if (notices.textContent.trim() !== health.notice) notices.replaceChildren(el("p", { class: "notice" }, health.notice));

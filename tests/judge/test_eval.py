@@ -116,6 +116,8 @@ def test_eval_edits_judges_and_tabulates_per_category(
     assert table["all"]["quality"] == {"accuracy": 0.75, "mean_score": 4.0}
     assert results["failed"] == 1 and results["settings"]["steps"] == 2 and results["settings"]["seed"] == 3
     assert results["judge"]["model"] == "test-vlm" and results["settings"]["scheduler"] == "dpmpp_2m"
+    # Guidance was not set: the report says what ran, the checkpoint's defaults.
+    assert (results["settings"]["guidance_scale"], results["settings"]["image_guidance_scale"]) == (7.5, 1.5)
 
     markdown = (out / "results.md").read_text()
     assert "| style | 2 | 50.0% | 2.50 | 0.0% | 2.00 | 100.0% | 4.50 |" in markdown

@@ -143,16 +143,16 @@ def torch_threads(count: int) -> Iterator[None]:
 
 
 def reference_edit(pipe: RewardEditPipeline, image: Image.Image, fields: dict[str, Any]) -> Image.Image:
-    """What the pipeline gives directly for the fields of a POST /edit (DESIGN.md's defaults)."""
+    """What the pipeline gives directly for the fields of a POST /edit (unset: the checkpoint's defaults)."""
     reward_names = {field.name for field in dataclasses.fields(Rewards)}
     with torch_threads(TORCH_THREADS):
         return pipe(
             image=image,
             instruction=fields["instruction"],
             rewards=Rewards(**{name: value for name, value in fields.items() if name in reward_names}),
-            num_inference_steps=fields.get("steps", 30),
-            guidance_scale=fields.get("guidance_scale", 7.5),
-            image_guidance_scale=fields.get("image_guidance_scale", 1.5),
+            num_inference_steps=fields.get("steps"),
+            guidance_scale=fields.get("guidance_scale"),
+            image_guidance_scale=fields.get("image_guidance_scale"),
             reward_guidance_scale=fields.get("reward_guidance_scale", 1.0),
             generator=torch.Generator().manual_seed(fields["seed"]),
             max_side=fields.get("max_side", 512),

@@ -91,6 +91,9 @@ def test_edit_with_sliders_see_progress_and_result_then_rerun_with_the_same_seed
     page.goto("/")
     expect(page.locator(".notice")).to_contain_text("This is the demo model")
     expect(page.locator("#service-status")).to_contain_text("ready · 1 worker")
+    # Fields left empty ask for the served model's own settings, which the page shows greyed out.
+    expect(page.locator("#field-steps")).to_have_attribute("placeholder", "30")
+    expect(page.locator("#field-guidance_scale")).to_have_attribute("placeholder", "7.5")
 
     page.set_input_files("#image-file", source)
     expect(page.locator("#source-preview")).to_be_visible()
@@ -129,7 +132,9 @@ def test_edit_with_sliders_see_progress_and_result_then_rerun_with_the_same_seed
     assert any(0 < value < total == STEPS for value, total in seen), seen  # live, not just the end
     assert [STEPS, STEPS] in seen
     assert event_requests and event_requests[0].all_headers()["authorization"] == f"Bearer {API_KEY}"
-    assert job_json(service.url, first["id"])["status"] == "succeeded"
+    assert params["guidance_scale"] is None  # left empty: the worker fills in the model's default
+    done = job_json(service.url, first["id"])
+    assert done["status"] == "succeeded" and done["params"]["guidance_scale"] == 7.5
 
     # Rerun: the current sliders, the shown job's seed.
     quality = page.locator("#field-quality")
