@@ -25,9 +25,10 @@ class SamplingDefaults:
     """The sampling settings an edit gets where its caller sets none: the ones the model edits best with.
 
     InstructPix2Pix's own unless the checkpoint names others. A small model trained from scratch
-    on the synthetic world edits better at guidance 3 / 1 than at 7.5 / 1.5 (image guidance above
-    1 scales up what it copies; docs/synthetic-experiment.md), so its checkpoint says so, and the
-    service, the page, `edit` and `eval` use that unless a request sets its own.
+    on the synthetic world edits better with far less guidance than 7.5 / 1.5 (image guidance
+    above 1 scales up what it copies; docs/synthetic-experiment.md, runs 5 and 11), so its
+    checkpoint says so, and the service, the page, `edit` and `eval` use that unless a request
+    sets its own.
     """
 
     num_inference_steps: int = 30

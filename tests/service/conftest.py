@@ -15,6 +15,7 @@ from PIL import Image
 
 from api.local_stack import RedisServer
 from model import RewardEditPipeline
+from worker.local_store import LocalJobStore
 from worker.model_source import DEMO_MODEL
 
 from .helpers import API_KEYS, MAX_UPLOAD_BYTES, Stack, encode, start_stack
@@ -60,6 +61,14 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(params=["embedded", "broker"])
 def any_stack(request: pytest.FixtureRequest) -> Stack:
     return request.getfixturevalue(f"{request.param}_stack")
+
+
+@pytest.fixture
+def local_store(tmp_path: Path) -> Iterator[LocalJobStore]:
+    """The embedded mode's job store, in the test's own folder."""
+    store = LocalJobStore(tmp_path / "blobs", ttl_s=3600)
+    yield store
+    store.close()
 
 
 @pytest.fixture(scope="session")

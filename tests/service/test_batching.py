@@ -19,7 +19,6 @@ from model import RewardEditPipeline
 from worker import runner
 from worker.embedded import EmbeddedWorker
 from worker.jobs import QUEUED, RUNNING, SUCCEEDED, JobRecord, batch_key, claim, cover, finish, new_job
-from worker.local_store import LocalJobStore
 from worker.model_source import ModelInfo
 from worker.runner import SKIPPED, EditRunner, optimize_pipeline
 from worker.settings import Settings
@@ -55,13 +54,6 @@ def queue_job(store: JobStore, image: Image.Image, **fields: Any) -> tuple[JobRe
 
 def stored_result(store: JobStore, job_id: str) -> Image.Image:
     return Image.open(BytesIO(store.get_blob(result_key(job_id))))
-
-
-@pytest.fixture
-def local_store(tmp_path: Path) -> Iterator[LocalJobStore]:
-    store = LocalJobStore(tmp_path / "blobs", ttl_s=3600)
-    yield store
-    store.close()
 
 
 def runner_for(store: JobStore, pipe: RewardEditPipeline, max_batch: int = MAX_BATCH) -> EditRunner:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from api.schemas import EditForm
 from model import RewardEditPipeline
 from model.pipeline_config import CONFIG_NAME
 from worker.jobs import RUNNING, SUCCEEDED, claim, new_job, with_defaults
-from worker.local_store import LocalJobStore
 
 from .helpers import reference_edit
 from .test_batching import assert_same_image, queue_job, runner_for, stored_result
@@ -29,13 +27,6 @@ def own_pipe(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) ->
     sampling = {"num_inference_steps": 2, "guidance_scale": 3.0, "image_guidance_scale": 1.0}
     (folder / CONFIG_NAME).write_text(json.dumps({"sampling": sampling}))
     return RewardEditPipeline.from_pretrained(folder)
-
-
-@pytest.fixture
-def local_store(tmp_path: Path) -> Iterator[LocalJobStore]:
-    store = LocalJobStore(tmp_path / "blobs", ttl_s=3600)
-    yield store
-    store.close()
 
 
 def test_unset_params_wait_for_the_worker_and_set_ones_are_kept():
