@@ -15,12 +15,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     benchmark = subparsers.add_parser(
         "synth-benchmark", help="write a synthetic benchmark (seven categories) for `eval --judge oracle`"
     )
-    for parser, default_count in ((data, 2000), (benchmark, 504)):
+    captions = subparsers.add_parser(
+        "synth-captions",
+        help="write captioned synthetic scenes (text-to-image rows from a blank source) for pretraining",
+    )
+    for parser, default_count in ((data, 2000), (benchmark, 504), (captions, 2000)):
         parser.add_argument("--out", type=Path, required=True, help="folder to write")
         parser.add_argument("--count", type=int, default=default_count, help="how many edits")
         parser.add_argument("--seed", type=int, default=0, help="everything is reproducible from it")
         parser.add_argument("--size", type=int, default=64, help="image side in pixels (multiple of 8)")
-    data.add_argument("--workers", type=int, default=1, help="processes writing items (the same files)")
+    for parser in (data, captions):
+        parser.add_argument("--workers", type=int, default=1, help="processes writing items (the same files)")
     data.add_argument(
         "--exact",
         action="store_true",
@@ -54,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ceiling.add_argument("--seed", type=int, default=0, help="draws the noisy targets")
     ceiling.set_defaults(func=ceiling_command)
     benchmark.set_defaults(func=benchmark_command)
+    captions.set_defaults(func=captions_command)
 
 
 def parse_mix(text: str) -> dict[str, int]:
@@ -80,6 +86,8 @@ def check(args: argparse.Namespace) -> str | None:
         return "--count must be at least 1"
     if args.size < 64 or args.size % 8:
         return "--size must be a multiple of 8, at least 64"
+    if getattr(args, "workers", 1) < 1:
+        return "--workers must be at least 1"
     return None
 
 
@@ -91,11 +99,21 @@ def data_command(args: argparse.Namespace) -> int:
 
     if problem := check(args):
         return fail(problem)
-    if args.workers < 1:
-        return fail("--workers must be at least 1")
     rows = write_dataset(args.out, args.count, args.seed, args.size, args.workers, args.exact, args.mix)
     print(score_distribution([row.rewards for row in rows if row.rewards is not None]))
     print(f"wrote {args.out / MANIFEST_FILE}: {len(rows)} triplets")
+    return 0
+
+
+def captions_command(args: argparse.Namespace) -> int:
+    from rewardedit.console import fail
+
+    from .generate import MANIFEST_FILE, write_captions
+
+    if problem := check(args):
+        return fail(problem)
+    rows = write_captions(args.out, args.count, args.seed, args.size, args.workers)
+    print(f"wrote {args.out / MANIFEST_FILE}: {len(rows)} captioned scenes")
     return 0
 
 

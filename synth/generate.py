@@ -7,6 +7,7 @@ training and benchmark streams never share a scene for the same seed.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -17,6 +18,7 @@ from PIL import Image
 from judge.benchmark import BENCHMARK_FILE
 from training.manifest import ManifestRow, write_manifest
 
+from .captions import caption, captioned_scene
 from .edits import EditCase, NoRoomError, propose
 from .failures import FailurePlan, noisy_edit
 from .labels import oracle_rewards, random_plan
@@ -26,7 +28,9 @@ from .truth import save_source
 from .vocabulary import CATEGORIES
 
 MANIFEST_FILE = "manifest.jsonl"
-TRAIN_STREAM, BENCHMARK_STREAM = 0, 1
+TRAIN_STREAM, BENCHMARK_STREAM, CAPTION_STREAM = 0, 1, 2
+BLANK_SOURCE = "blank-source.png"
+BLANK_GREY = 128  # 0 in [-1, 1] to within 0.004: the latent image dropout leaves
 
 
 def scene_cases(seed: int, stream: int, index: int, size: int, categories: tuple[str, ...]) -> list[EditCase]:
@@ -74,13 +78,17 @@ def write_dataset(
     """
     (out / "images").mkdir(parents=True, exist_ok=True)
     write = partial(_write_item, out, seed, size, exact, category_cycle(mix))
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            rows = list(pool.map(write, range(count), chunksize=64))
-    else:
-        rows = [write(i) for i in range(count)]
+    rows = _write_items(write, count, workers)
     write_manifest(rows, out / MANIFEST_FILE)
     return rows
+
+
+def _write_items(write: Callable[[int], ManifestRow], count: int, workers: int) -> list[ManifestRow]:
+    """Items 0..count-1 in order; independent, so `workers` processes write the same files as one."""
+    if workers <= 1:
+        return [write(i) for i in range(count)]
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(write, range(count), chunksize=64))
 
 
 def _write_item(out: Path, seed: int, size: int, exact: bool, cycle: tuple[str, ...], i: int) -> ManifestRow:
@@ -97,6 +105,31 @@ def _write_item(out: Path, seed: int, size: int, exact: bool, cycle: tuple[str, 
     return ManifestRow(
         sample_id, source_path, edited_path, case.instruction, oracle_rewards(case, edited, plan)
     )
+
+
+def write_captions(out: Path, count: int, seed: int, size: int = 64, workers: int = 1) -> list[ManifestRow]:
+    """OUT/images/<id>-scene.png with their captions as instructions, and OUT/manifest.jsonl.
+
+    Text-to-image rows for pretraining (synth/captions.py): the source of every row is one blank
+    grey image, which the codec encodes to the all-zero latent that image dropout trains the U-Net
+    on, so the rows teach the branch InstructPix2Pix inherits from Stable Diffusion: drawing from text.
+    Rows carry no rewards. Scenes come from their own stream, shared with no edit or benchmark.
+    """
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    blank = out / "images" / BLANK_SOURCE
+    Image.new("RGB", (size, size), (BLANK_GREY,) * 3).save(blank)
+    write = partial(_write_caption, out, seed, size, blank)
+    rows = _write_items(write, count, workers)
+    write_manifest(rows, out / MANIFEST_FILE)
+    return rows
+
+
+def _write_caption(out: Path, seed: int, size: int, blank: Path, i: int) -> ManifestRow:
+    scene = captioned_scene(np.random.default_rng([seed, CAPTION_STREAM, i]), size, size)
+    sample_id = f"{i:06d}"
+    path = out / "images" / f"{sample_id}-scene.png"
+    render(scene).save(path)
+    return ManifestRow(sample_id, blank, path, caption(scene))
 
 
 def write_benchmark(out: Path, count: int, seed: int, size: int = 64) -> list[dict[str, str]]:
