@@ -15,6 +15,8 @@
 #   BASE_STEPS=0 FIRST_MIX=local=1,remove=1,add=0,texture=0,background=0,global=0,style=0 \
 #       FIRST_STEPS=2500 TRAIN_STEPS=2000 TRAIN_LR=5e-4 MIX=local=4,remove=4,add=4,background=3 \
 #       scripts/synth_experiment.sh    # a curriculum: each variant first learns the object edits (run 10)
+#   PRETRAIN_STEPS=2000 BASE_STEPS=0 TRAIN_STEPS=3000 TRAIN_LR=5e-4 MIX=local=4,remove=4,add=4,background=3 \
+#       scripts/synth_experiment.sh    # the U-Net first learns to draw from captions, as SD before InstructPix2Pix (run 12)
 #
 # Writes RUNS/variants.md (every variant, mean ± sd over the seeds, and each paired by seed with
 # no reward), RUNS/sliders-{following,preserving,quality}.md (each perspective asked 0-5, the
@@ -30,6 +32,7 @@ DATA_COUNT=${DATA_COUNT:-12000}
 BENCH_COUNT=${BENCH_COUNT:-504}  # the benchmark's edits (fewer only for a quick try of the script)
 MIX=${MIX:-}                     # synth-data --mix: category weights of the training data (empty: equal)
 VAE_STEPS=${VAE_STEPS:-4000}     # ignored for pixel, whose codec has nothing to train
+PRETRAIN_STEPS=${PRETRAIN_STEPS:-0}  # >0: text-to-image pretraining on captioned scenes before any edit
 BASE_STEPS=${BASE_STEPS:-6000}   # stage 1: one run, all cores; 0: none, the variants start from scratch
 TRAIN_STEPS=${TRAIN_STEPS:-800}  # stage 2: each variant and seed
 TRAIN_LR=${TRAIN_LR:-}           # stage 2's learning rate (empty: its config's)
@@ -50,6 +53,7 @@ SLIDER_COUNT=${SLIDER_COUNT:-112}
 PERSPECTIVE_NAMES=(following preserving quality)
 export OMP_NUM_THREADS=1
 [[ -z $FIRST_MIX || ( -z $BASE && $BASE_STEPS == 0 ) ]] || { echo "FIRST_MIX needs BASE_STEPS=0 and no BASE" >&2; exit 2; }
+[[ $PRETRAIN_STEPS == 0 || -z $BASE ]] || { echo "PRETRAIN_STEPS needs no BASE" >&2; exit 2; }
 
 CONFIGS=$(dirname "$0")/../training/configs
 
@@ -79,12 +83,14 @@ mkdir -p "$RUNS"
     --seed 99
 [[ -z $BASE || -f $BASE/model_index.json ]] || { echo "BASE=$BASE holds no checkpoint" >&2; exit 2; }
 VAE=${BASE:-$RUNS/vae}
+INIT=$VAE  # where edit training starts: the VAE's folder, or the captions' pretraining
+((PRETRAIN_STEPS == 0)) || INIT=$RUNS/train/pretrain/final
 START=${BASE:-$RUNS/train/base/final}
 STAGE2=(--config "$CONFIGS/synth.yaml")
 FROM_START=(--config "$CONFIGS/synth-base.yaml" --reward-dropout 0.1)  # the base's recipe, the null reward learnt too
 BASE_ROW="base, before fine-tuning=$RUNS/eval/base"  # variants.md's row for the base; none without one
 if [[ -z $BASE && $BASE_STEPS == 0 ]]; then  # from the start: the base's recipe with the reward dropout
-    START=$VAE
+    START=$INIT
     STAGE2=("${FROM_START[@]}")
     BASE_ROW=""
 fi
@@ -107,9 +113,17 @@ for targets in exact noisy noisy-5; do
 done
 
 mkdir -p "$RUNS/train"
+if [[ $INIT != "$VAE" && ! -f $INIT/model_index.json ]]; then  # one run, all cores, as the base
+    [[ -f $RUNS/captions/manifest.jsonl ]] || timed captions rewardedit synth-captions --out "$RUNS/captions" \
+        --count "$DATA_COUNT" --seed 1 --workers "$(nproc --all)"
+    OMP_NUM_THREADS=$(nproc --all) timed pretrain rewardedit train --config "$CONFIGS/synth-base.yaml" \
+        --init "$VAE" --manifest "$RUNS/captions/manifest.jsonl" --out "$RUNS/train/pretrain" \
+        --max-steps "$PRETRAIN_STEPS" $BATCH --encoding-cache-file "$RUNS/train/encodings-captions.pt" \
+        --resume > "$RUNS/train/pretrain.log" 2>&1
+fi
 ENCODINGS=$RUNS/train/encodings.pt  # the frozen encoders' outputs, written by the first run, read by the rest
 [[ -f $START/model_index.json ]] || OMP_NUM_THREADS=$(nproc --all) timed base rewardedit train \
-    --config "$CONFIGS/synth-base.yaml" --init "$VAE" --manifest "$RUNS/data/manifest.jsonl" \
+    --config "$CONFIGS/synth-base.yaml" --init "$INIT" --manifest "$RUNS/data/manifest.jsonl" \
     --out "$RUNS/train/base" --max-steps "$BASE_STEPS" $BATCH --encoding-cache-file "$ENCODINGS" \
     --resume > "$RUNS/train/base.log" 2>&1
 
