@@ -28,7 +28,8 @@ from .truth import save_source
 from .vocabulary import CATEGORIES
 
 MANIFEST_FILE = "manifest.jsonl"
-TRAIN_STREAM, BENCHMARK_STREAM, CAPTION_STREAM = 0, 1, 2
+# Stream 2 draws the page's sample scenes (tests/web/samples.py): no data may draw from it.
+TRAIN_STREAM, BENCHMARK_STREAM, CAPTION_STREAM = 0, 1, 3
 BLANK_SOURCE = "blank-source.png"
 BLANK_GREY = 128  # 0 in [-1, 1] to within 0.004: the latent image dropout leaves
 
