@@ -31,7 +31,7 @@ MANIFEST_FILE = "manifest.jsonl"
 # Stream 2 draws the page's sample scenes (tests/web/samples.py): no data may draw from it.
 TRAIN_STREAM, BENCHMARK_STREAM, CAPTION_STREAM = 0, 1, 3
 BLANK_SOURCE = "blank-source.png"
-BLANK_GREY = 128  # 0 in [-1, 1] to within 0.004: the latent image dropout leaves
+BLANK_GREY = 128  # 128 / 127.5 - 1 = 0.004 in [-1, 1]: all but the zero source that image dropout leaves
 
 
 def scene_cases(seed: int, stream: int, index: int, size: int, categories: tuple[str, ...]) -> list[EditCase]:
@@ -112,9 +112,10 @@ def write_captions(out: Path, count: int, seed: int, size: int = 64, workers: in
     """OUT/images/<id>-scene.png with their captions as instructions, and OUT/manifest.jsonl.
 
     Text-to-image rows for pretraining (synth/captions.py): the source of every row is one blank
-    grey image, which the codec encodes to the all-zero latent that image dropout trains the U-Net
-    on, so the rows teach the branch InstructPix2Pix inherits from Stable Diffusion: drawing from text.
-    Rows carry no rewards. Scenes come from their own stream, shared with no edit or benchmark.
+    grey image, which the codec encodes to within 0.007 of the zero latent that image dropout trains
+    the U-Net on, so the rows teach the branch InstructPix2Pix inherits from Stable Diffusion:
+    drawing from text. Rows carry no rewards. Scenes come from their own stream, shared with no
+    edit, benchmark or page sample.
     """
     (out / "images").mkdir(parents=True, exist_ok=True)
     blank = out / "images" / BLANK_SOURCE
