@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from .phrasing import article
 from .sampling import pick, random_scene
 from .scene import Background, Scene, Shape
 from .vocabulary import FILTERS, STYLES
@@ -41,10 +42,6 @@ def region(shape: Shape, scene: Scene) -> str:
     vertical = "top" if 2 * shape.y < scene.height else "bottom"
     horizontal = "left" if 2 * shape.x < scene.width else "right"
     return f"{vertical} {horizontal}"
-
-
-def article(word: str) -> str:
-    return "an" if word[0] in "aeiou" else "a"
 
 
 def describe_shape(shape: Shape, scene: Scene) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .phrasing import PATTERN_WORDS, PHRASINGS, TEXTURE_WORDS
+from .phrasing import PATTERN_WORDS, PHRASINGS, TEXTURE_WORDS, article
 from .sampling import fits, pick, quadrant_centre, size_range, taken_colours, unused_names
 from .scene import Background, Scene, Shape
 from .vocabulary import COLOURS, FILTERS, PATTERNS, REGIONS, STYLES, TEXTURES
@@ -60,8 +60,9 @@ def add(rng: np.random.Generator, scene: Scene) -> tuple[str, Scene]:
     for region in rng.permutation(list(REGIONS)):
         shape = Shape(kind, colour, *quadrant_centre(str(region), scene), size)
         if fits(shape, scene):
-            article = "an" if colour[0] in "aeiou" else "a"
-            instruction = say(rng, "add", article=article, colour=colour, kind=kind, region=str(region))
+            instruction = say(
+                rng, "add", article=article(colour), colour=colour, kind=kind, region=str(region)
+            )
             return instruction, replace(scene, shapes=(*scene.shapes, shape))
     raise NoRoomError("no free quadrant for a new shape")
 

@@ -31,7 +31,7 @@ MANIFEST_FILE = "manifest.jsonl"
 # Stream 2 draws the page's sample scenes (tests/web/samples.py): no data may draw from it.
 TRAIN_STREAM, BENCHMARK_STREAM, CAPTION_STREAM = 0, 1, 3
 BLANK_SOURCE = "blank-source.png"
-BLANK_GREY = 128  # 128 / 127.5 - 1 = 0.004 in [-1, 1]: all but the zero source that image dropout leaves
+BLANK_GREY = 128  # 128 / 127.5 - 1 = 0.004 in [-1, 1]: nearly the zero source that image dropout leaves
 
 
 def scene_cases(seed: int, stream: int, index: int, size: int, categories: tuple[str, ...]) -> list[EditCase]:
@@ -79,17 +79,21 @@ def write_dataset(
     """
     (out / "images").mkdir(parents=True, exist_ok=True)
     write = partial(_write_item, out, seed, size, exact, category_cycle(mix))
-    rows = _write_items(write, count, workers)
+    return _write_items(out, write, count, workers)
+
+
+def _write_items(
+    out: Path, write: Callable[[int], ManifestRow], count: int, workers: int
+) -> list[ManifestRow]:
+    """Items 0..count-1, then OUT/manifest.jsonl; items are independent, so `workers` processes
+    write the same files as one does."""
+    if workers <= 1:
+        rows = [write(i) for i in range(count)]
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            rows = list(pool.map(write, range(count), chunksize=64))
     write_manifest(rows, out / MANIFEST_FILE)
     return rows
-
-
-def _write_items(write: Callable[[int], ManifestRow], count: int, workers: int) -> list[ManifestRow]:
-    """Items 0..count-1 in order; independent, so `workers` processes write the same files as one."""
-    if workers <= 1:
-        return [write(i) for i in range(count)]
-    with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(write, range(count), chunksize=64))
 
 
 def _write_item(out: Path, seed: int, size: int, exact: bool, cycle: tuple[str, ...], i: int) -> ManifestRow:
@@ -121,9 +125,7 @@ def write_captions(out: Path, count: int, seed: int, size: int = 64, workers: in
     blank = out / "images" / BLANK_SOURCE
     Image.new("RGB", (size, size), (BLANK_GREY,) * 3).save(blank)
     write = partial(_write_caption, out, seed, size, blank)
-    rows = _write_items(write, count, workers)
-    write_manifest(rows, out / MANIFEST_FILE)
-    return rows
+    return _write_items(out, write, count, workers)
 
 
 def _write_caption(out: Path, seed: int, size: int, blank: Path, i: int) -> ManifestRow:

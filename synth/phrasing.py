@@ -47,3 +47,8 @@ PHRASINGS: dict[str, tuple[str, ...]] = {
 # Background patterns as instructions name them.
 PATTERN_WORDS = {"plain": "a plain colour", "stripes": "stripes", "checks": "a checkerboard", "dots": "dots"}
 TEXTURE_WORDS = {"solid": "plain", "striped": "striped", "dotted": "dotted", "checkered": "checkered"}
+
+
+def article(word: str) -> str:
+    """The indefinite article before a word: "an orange", "a red"."""
+    return "an" if word[0] in "aeiou" else "a"
