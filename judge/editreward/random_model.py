@@ -172,18 +172,29 @@ def write_base_folder(folder: str | Path, shape: str = "tiny", seed: int | None 
     if seed is not None:
         base = read_base_folder(folder)
         model = random_model(base, seed, vocabulary=config["vocab_size"], dtype=torch.bfloat16)
-        weights = {name: tensor.contiguous() for name, tensor in model.model.state_dict().items()}
-        renamed = {}
-        for name, tensor in weights.items():
-            name = "model." + name
-            for new, old in BASE_FOLDER_PREFIXES:
-                if name.startswith(new):
-                    name = old + name[len(new) :]
-                    break
-            renamed[name] = tensor
-        renamed[LM_HEAD] = torch.randn_like(weights["language_model.embed_tokens.weight"]) * 0.02
-        save_file(renamed, str(folder / WEIGHTS), metadata={"format": "pt"})
+        write_base_weights(model, folder)
     return folder
+
+
+def write_base_weights(model: EditRewardModel, folder: str | Path) -> Path:
+    """The backbone as a base VLM's folder holds it: pre-4.52 names, a random lm_head, no heads.
+
+    The model's vocabulary should be the base config's (`train-reward --base-model` grows it by
+    `<|Reward|>`'s row, as the release does).
+    """
+    weights = {name: tensor.contiguous() for name, tensor in model.model.state_dict().items()}
+    renamed = {}
+    for name, tensor in weights.items():
+        name = "model." + name
+        for new, old in BASE_FOLDER_PREFIXES:
+            if name.startswith(new):
+                name = old + name[len(new) :]
+                break
+        renamed[name] = tensor
+    renamed[LM_HEAD] = torch.randn_like(weights["language_model.embed_tokens.weight"]) * 0.02
+    path = Path(folder) / WEIGHTS
+    save_file(renamed, str(path), metadata={"format": "pt"})
+    return path
 
 
 def random_model(

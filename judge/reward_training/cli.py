@@ -36,6 +36,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pairs.add_argument("--size", type=int, default=64, help="image side in pixels (multiple of 8)")
     pairs.set_defaults(func=pairs_command)
 
+    vision = subparsers.add_parser(
+        "pretrain-reward-vision",
+        help="pretrain a from-scratch reward model's vision tower on images alone (a base VLM's stand-in)",
+        description="Writes a base folder for `train-reward --base-model OUT` (with "
+        "--freeze-vision-tower): the shape's files, its random language model and a vision tower "
+        "trained to tell each image token's colours, spread, edges and distinct colours. No labels.",
+    )
+    vision.add_argument(
+        "--images", type=Path, required=True, help="folder of images, e.g. synth-pairs' OUT/images"
+    )
+    vision.add_argument("--out", type=Path, required=True, help="base folder to write")
+    vision.add_argument("--shape", choices=("tiny", "small"), default="small", help="model shape")
+    vision.add_argument("--steps", type=int, default=3000, help="optimizer steps")
+    vision.add_argument("--batch-size", type=int, default=64, help="images per step")
+    vision.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW learning rate")
+    vision.add_argument("--heldout", type=int, default=500, help="images held out to measure R^2 on")
+    vision.add_argument("--eval-every", type=int, default=200, help="measure R^2 every N steps")
+    vision.add_argument("--seed", type=int, default=0, help="seed of the weights, the split and the batches")
+    vision.set_defaults(func=vision_command)
+
 
 def train_command(args: argparse.Namespace) -> int:
     from accelerate import PartialState
@@ -66,4 +86,33 @@ def pairs_command(args: argparse.Namespace) -> int:
     shares = tie_shares(json.loads(path.read_text(encoding="utf-8")))
     print("ties: " + ", ".join(f"{name} {share:.0%}" for name, share in shares.items()))
     print(f"wrote {path}: {args.count} pairs")
+    return 0
+
+
+def vision_command(args: argparse.Namespace) -> int:
+    from .vision_pretraining import LOG_FILE, VisionPretrainConfig, pretrain_vision
+
+    for name in ("steps", "batch_size", "eval_every"):
+        if getattr(args, name) < 1:
+            return fail(f"--{name.replace('_', '-')} must be at least 1")
+    if args.learning_rate <= 0:
+        return fail("--learning-rate must be positive")
+    config = VisionPretrainConfig(
+        images=args.images,
+        out=args.out,
+        shape=args.shape,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        heldout=args.heldout,
+        eval_every=args.eval_every,
+        seed=args.seed,
+    )
+    try:
+        out = pretrain_vision(config)
+    except ValueError as exc:
+        return fail(str(exc))
+    last = json.loads((out / LOG_FILE).read_text(encoding="utf-8").splitlines()[-1])
+    print("held-out R^2: " + ", ".join(f"{name} {value:.2f}" for name, value in last["r2"].items()))
+    print(f"wrote {out}: train-reward --base-model {out} --freeze-vision-tower")
     return 0
