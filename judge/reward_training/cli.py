@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import fields
 from pathlib import Path
 
 from rewardedit.console import fail
@@ -97,16 +98,9 @@ def vision_command(args: argparse.Namespace) -> int:
             return fail(f"--{name.replace('_', '-')} must be at least 1")
     if args.learning_rate <= 0:
         return fail("--learning-rate must be positive")
+    # Every flag is a field of the config, under the same name.
     config = VisionPretrainConfig(
-        images=args.images,
-        out=args.out,
-        shape=args.shape,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        heldout=args.heldout,
-        eval_every=args.eval_every,
-        seed=args.seed,
+        **{field.name: getattr(args, field.name) for field in fields(VisionPretrainConfig)}
     )
     try:
         out = pretrain_vision(config)
