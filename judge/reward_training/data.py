@@ -11,7 +11,8 @@ The EditReward-Data parquet (TIGER-Lab/EditReward-Data): `instruction`, `source_
 `left_output_image`, `right_output_image`, per-side `instruction_following`,
 `quality_aesthetic`, `overall` and `vote_type`. The per-side scores' exact column layout could
 not be checked offline (the dataset card is not in the release's code), so `{side}_{name}`,
-`{name}_{side}`, a `{name}` column holding {"left", "right"} or [left, right], and a
+`{side}_{name}_score` (as AgPerry/EditReward-Data-100, a subset "sourced directly" from it, names
+them), `{name}_{side}`, a `{name}` column holding {"left", "right"} or [left, right], and a
 `{side}_scores` struct are all read; images are Hugging Face image structs (`bytes`, `path`),
 raw bytes or paths.
 
@@ -121,7 +122,7 @@ def image_ref(value: Any, root: Path, where: str) -> ImageRef:
 
 
 def side_value(row: Mapping[str, Any], side: str, name: str) -> Any:
-    for key in (f"{side}_{name}", f"{name}_{side}"):
+    for key in (f"{side}_{name}", f"{side}_{name}_score", f"{name}_{side}"):
         if key in row:
             return row[key]
     value = row.get(name)

@@ -137,6 +137,29 @@ def test_parquet_scores_as_one_column_per_score_with_both_sides(tmp_path):
     assert (pair.following, pair.quality, pair.overall) == (-1, 0, 1)
 
 
+def test_parquet_scores_with_a_score_suffix_per_side(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    image = png_bytes((255, 0, 0))
+    table = pa.table(
+        {
+            "instruction": ["x"],
+            "source_img": [image],
+            "left_output_image": [image],
+            "right_output_image": [image],
+            "left_instruction_following_score": [2],
+            "right_instruction_following_score": [4],
+            "left_quality_aesthetic_score": [3],
+            "right_quality_aesthetic_score": [1],
+            "left_overall_score": [5],
+            "right_overall_score": [5],
+        }
+    )
+    pq.write_table(table, tmp_path / "pairs.parquet")
+    (pair,) = read_pairs(tmp_path / "pairs.parquet")
+    assert (pair.following, pair.quality, pair.overall) == (-1, 1, 0)
+
+
 def test_a_parquet_without_the_image_columns_is_refused(tmp_path):
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
