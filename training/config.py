@@ -21,6 +21,7 @@ RewardInputs = Literal["score+text", "score", "text", "none"]
 # in the noisier half, where what to draw must come from the source and the instruction; the quiet
 # steps, where the noisy target itself gives the answer away, get fewer.
 TimestepSampling = Literal["uniform", "noisy"]
+LossWeighting = Literal["uniform", "edit", "region"]
 
 
 class ConfigError(ValueError):
@@ -55,11 +56,13 @@ class TrainConfig(BaseModel):
     )
     lr_warmup_steps: int = Field(0, ge=0, description="linear warm-up steps of the schedule")
     max_grad_norm: float = Field(1.0, gt=0, description="clip the gradient's global L2 norm to this")
-    loss_weighting: Literal["uniform", "edit"] = Field(
+    loss_weighting: LossWeighting = Field(
         "uniform",
         description="uniform: plain MSE; edit: each sample's squared error divided by how much its "
         "edit changes (mean squared source-to-target latent change, plus EDIT_WEIGHT_FLOOR), so a small "
-        "local edit weighs as much as a whole-image one",
+        "local edit weighs as much as a whole-image one; region: the latent cells the edit changes "
+        "carry half of each sample's loss and the rest the other half, so a small edit's own cells "
+        "weigh as much as the whole image they sit in",
     )
     timestep_sampling: TimestepSampling = Field(
         "uniform",

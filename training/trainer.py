@@ -129,7 +129,7 @@ class Trainer:
             DDPMScheduler.from_config(components.scheduler.config),
             self.dataset.tokenize("")[None],
             DropoutRates(config.instruction_dropout, config.image_dropout, config.reward_dropout),
-            weight_by_edit=config.loss_weighting == "edit",
+            loss_weighting=config.loss_weighting,
             timestep_sampling=config.timestep_sampling,
             text_mask=(
                 partial(text_mask, eos_token_id=components.tokenizer.eos_token_id)

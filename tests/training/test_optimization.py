@@ -12,7 +12,7 @@ from model import build_preset, load_components, save_components
 from model.pipeline_config import PipelineConfig
 from model.text import text_mask
 from training import Trainer
-from training.objective import EDIT_WEIGHT_FLOOR, DropoutRates
+from training.objective import EDIT_WEIGHT_FLOOR, DropoutRates, region_balanced
 from training.seeding import generator
 from training.state import load_state
 
@@ -217,8 +217,8 @@ def test_a_saved_encoding_cache_serves_the_next_run_and_only_its_own_data(manife
     assert len(third.objective.cache) == 0, "another manifest must not reuse the file"
 
 
-@pytest.mark.parametrize("weighting", ["uniform", "edit"])
-def test_edit_weighting_divides_each_samples_error_by_its_edits_energy(manifest, tmp_path, weighting):
+@pytest.mark.parametrize("weighting", ["uniform", "edit", "region"])
+def test_each_loss_weighting_scores_a_batch_as_defined(manifest, tmp_path, weighting):
     init = tiny_predicting("sample", tmp_path / "init")
     config = tiny_config(manifest, tmp_path / "run", preset=None, init=init, batch_size=4)
     trainer = Trainer(config.model_copy(update={"loss_weighting": weighting}))
@@ -234,7 +234,28 @@ def test_edit_weighting_divides_each_samples_error_by_its_edits_energy(manifest,
         change = target - encoded["source"].double() * objective.vae.config.scaling_factor
         errors = errors / (change.pow(2).mean((1, 2, 3)) + EDIT_WEIGHT_FLOOR)
         assert errors.std() > 0.05 * errors.mean()  # the weights differ between the samples
+    if weighting == "region":
+        change = target - encoded["source"].double() * objective.vae.config.scaling_factor
+        errors = region_balanced(target.pow(2), change)
+        assert errors.double().sub(target.pow(2).mean((1, 2, 3))).abs().max() > 1e-3  # it reweighs
     assert loss == pytest.approx(errors.mean().item(), rel=1e-5)
+
+
+def test_region_weighting_gives_the_edits_cells_half_of_each_samples_loss():
+    # Two channels on a 2x2 grid. Sample 0: one cell changed (by 1.0 in channel 1), its error 8 there
+    # and 2 on the other three cells; sample 1 changes nothing and sample 2 every cell: plain means.
+    squared = torch.tensor(
+        [
+            [[[8.0, 2.0], [2.0, 2.0]], [[8.0, 2.0], [2.0, 2.0]]],
+            [[[1.0, 3.0], [5.0, 7.0]], [[1.0, 3.0], [5.0, 7.0]]],
+            [[[4.0, 4.0], [4.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]],
+        ]
+    )
+    change = torch.zeros_like(squared)
+    change[0, 1, 0, 0] = 1.0
+    change[0, 0, 1, 1] = 0.05  # below the threshold: not the edit
+    change[2] = -0.5
+    assert region_balanced(squared, change).tolist() == [(8.0 + 2.0) / 2, 4.0, 1.5]
 
 
 @pytest.mark.parametrize("sampling", ["uniform", "noisy"])
