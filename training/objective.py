@@ -158,15 +158,14 @@ class EditObjective:
         else:
             wanted = target if prediction_type == "sample" else noise
         squared = (prediction.float() - wanted).pow(2)
+        if self.loss_weighting == "uniform":
+            return squared.flatten(1).mean(1).mean()
         change = target - encoded["source"] * self.vae.config.scaling_factor
         if self.loss_weighting == "region":
             return region_balanced(squared, change).mean()
-        errors = squared.flatten(1).mean(1)
-        if self.loss_weighting == "edit":
-            # Per sample: the share of its edit still wrong, where plain MSE lets whole-image edits
-            # drown out the small local ones that the following perspective weighs as much.
-            errors = errors / (change.pow(2).flatten(1).mean(1) + EDIT_WEIGHT_FLOOR)
-        return errors.mean()
+        # Per sample: the share of its edit still wrong, where plain MSE lets whole-image edits
+        # drown out the small local ones that the following perspective weighs as much.
+        return (squared.flatten(1).mean(1) / (change.pow(2).flatten(1).mean(1) + EDIT_WEIGHT_FLOOR)).mean()
 
 
 def region_balanced(squared: torch.Tensor, change: torch.Tensor) -> torch.Tensor:
@@ -178,12 +177,10 @@ def region_balanced(squared: torch.Tensor, change: torch.Tensor) -> torch.Tensor
     changes (some channel by more than EDIT_REGION_THRESHOLD) weigh as much as all the others; a
     sample whose edit changes no cell, or every cell, keeps its plain mean.
     """
-    cells = (change.abs().amax(1, keepdim=True) > EDIT_REGION_THRESHOLD).to(squared.dtype)
-    cell_errors = squared.mean(1, keepdim=True)  # (batch, 1, h, w)
-    inside, outside = cells.flatten(1), 1 - cells.flatten(1)
-    errors = cell_errors.flatten(1)
-    plain = errors.mean(1)
-    mean_in = (errors * inside).sum(1) / inside.sum(1).clamp(min=1)
-    mean_out = (errors * outside).sum(1) / outside.sum(1).clamp(min=1)
-    both = (inside.sum(1) > 0) & (outside.sum(1) > 0)
-    return torch.where(both, (mean_in + mean_out) / 2, plain)
+    inside = (change.abs().amax(1) > EDIT_REGION_THRESHOLD).flatten(1).to(squared.dtype)
+    errors = squared.mean(1).flatten(1)  # per cell: (batch, h * w)
+    count_in, count_out = inside.sum(1), (1 - inside).sum(1)
+    mean_in = (errors * inside).sum(1) / count_in.clamp(min=1)
+    mean_out = (errors * (1 - inside)).sum(1) / count_out.clamp(min=1)
+    both = (count_in > 0) & (count_out > 0)
+    return torch.where(both, (mean_in + mean_out) / 2, errors.mean(1))

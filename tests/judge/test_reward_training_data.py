@@ -117,47 +117,38 @@ def test_editreward_data_parquet_reads_images_scores_and_votes(tmp_path):
     assert third.source == tmp_path / "rel/src.png"
 
 
-def test_parquet_scores_as_one_column_per_score_with_both_sides(tmp_path):
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [
+        (  # one column per score, holding both sides
+            {
+                "instruction_following": [{"left": 1, "right": 4}],
+                "quality_aesthetic": [[3, 3]],
+                "vote_type": ["leftvote"],
+            },
+            (-1, 0, 1),
+        ),
+        (  # a column per side with a `_score` suffix
+            {
+                "left_instruction_following_score": [2],
+                "right_instruction_following_score": [4],
+                "left_quality_aesthetic_score": [3],
+                "right_quality_aesthetic_score": [1],
+                "left_overall_score": [5],
+                "right_overall_score": [5],
+            },
+            (-1, 1, 0),
+        ),
+    ],
+)
+def test_parquet_scores_in_the_other_column_layouts(tmp_path, scores, expected):
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
     image = png_bytes((255, 0, 0))
-    table = pa.table(
-        {
-            "instruction": ["x"],
-            "source_img": [image],
-            "left_output_image": [image],
-            "right_output_image": [image],
-            "instruction_following": [{"left": 1, "right": 4}],
-            "quality_aesthetic": [[3, 3]],
-            "vote_type": ["leftvote"],
-        }
-    )
-    pq.write_table(table, tmp_path / "pairs.parquet")
+    images = {key: [image] for key in ("source_img", "left_output_image", "right_output_image")}
+    pq.write_table(pa.table({"instruction": ["x"], **images, **scores}), tmp_path / "pairs.parquet")
     (pair,) = read_pairs(tmp_path / "pairs.parquet")
-    assert (pair.following, pair.quality, pair.overall) == (-1, 0, 1)
-
-
-def test_parquet_scores_with_a_score_suffix_per_side(tmp_path):
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
-    image = png_bytes((255, 0, 0))
-    table = pa.table(
-        {
-            "instruction": ["x"],
-            "source_img": [image],
-            "left_output_image": [image],
-            "right_output_image": [image],
-            "left_instruction_following_score": [2],
-            "right_instruction_following_score": [4],
-            "left_quality_aesthetic_score": [3],
-            "right_quality_aesthetic_score": [1],
-            "left_overall_score": [5],
-            "right_overall_score": [5],
-        }
-    )
-    pq.write_table(table, tmp_path / "pairs.parquet")
-    (pair,) = read_pairs(tmp_path / "pairs.parquet")
-    assert (pair.following, pair.quality, pair.overall) == (-1, 1, 0)
+    assert (pair.following, pair.quality, pair.overall) == expected
 
 
 def test_a_parquet_without_the_image_columns_is_refused(tmp_path):

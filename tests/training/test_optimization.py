@@ -230,12 +230,11 @@ def test_each_loss_weighting_scores_a_batch_as_defined(manifest, tmp_path, weigh
     encoded = objective.encode(batch, generator(0))
     target = encoded["target"].double()
     errors = target.pow(2).mean((1, 2, 3))
+    change = target - encoded["source"].double() * objective.vae.config.scaling_factor
     if weighting == "edit":
-        change = target - encoded["source"].double() * objective.vae.config.scaling_factor
         errors = errors / (change.pow(2).mean((1, 2, 3)) + EDIT_WEIGHT_FLOOR)
         assert errors.std() > 0.05 * errors.mean()  # the weights differ between the samples
     if weighting == "region":
-        change = target - encoded["source"].double() * objective.vae.config.scaling_factor
         errors = region_balanced(target.pow(2), change)
         assert errors.double().sub(target.pow(2).mean((1, 2, 3))).abs().max() > 1e-3  # it reweighs
     assert loss == pytest.approx(errors.mean().item(), rel=1e-5)
