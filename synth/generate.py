@@ -22,7 +22,7 @@ from .captions import caption, captioned_scene
 from .edits import EditCase, NoRoomError, propose
 from .failures import FailurePlan, noisy_edit
 from .labels import oracle_rewards, random_plan
-from .render import render
+from .render import render, render_array
 from .sampling import random_scene
 from .truth import save_source
 from .vocabulary import CATEGORIES
@@ -70,14 +70,16 @@ def write_dataset(
     exact: bool = False,
     mix: dict[str, int] | None = None,
 ) -> list[ManifestRow]:
-    """OUT/images/<id>-{source,edited}.png and OUT/manifest.jsonl with the oracle's rewards.
+    """OUT/images/<id>-{source,edited}.png, OUT/masks/<id>.png (where the exact edit changes the
+    source) and OUT/manifest.jsonl with the oracle's rewards.
 
     Items are independent, so `workers` processes write the same files as one does. `exact` writes
     each scene's ground-truth edit instead of a noisy one (same scenes and instructions): data that
     tells whether a model that does not follow is held back by the noise or by itself. `mix` weights
     the categories (see `category_cycle`), so a small model sees more of the edits it finds hard.
     """
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    for folder in ("images", "masks"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
     write = partial(_write_item, out, seed, size, exact, category_cycle(mix))
     return _write_items(out, write, count, workers)
 
@@ -102,14 +104,21 @@ def _write_item(out: Path, seed: int, size: int, exact: bool, cycle: tuple[str, 
     rng = np.random.default_rng([seed, TRAIN_STREAM, i, 1])
     plan = FailurePlan() if exact else random_plan(rng)
     edited = noisy_edit(rng, case, plan)
-    sample_id = f"{i:06d}"
-    source_path = out / "images" / f"{sample_id}-source.png"
-    edited_path = out / "images" / f"{sample_id}-edited.png"
-    render(case.before).save(source_path)
-    Image.fromarray(edited).save(edited_path)
+    paths = {name: out / "images" / f"{i:06d}-{name}.png" for name in ("source", "edited")}
+    paths["mask"] = out / "masks" / f"{i:06d}.png"  # apart: a folder of images is a VAE's data
+    before = render_array(case.before)
+    Image.fromarray(before).save(paths["source"])
+    Image.fromarray(edited).save(paths["edited"])
+    Image.fromarray(edit_mask(before, render_array(case.after))).save(paths["mask"])
+    rewards = oracle_rewards(case, edited, plan)
     return ManifestRow(
-        sample_id, source_path, edited_path, case.instruction, oracle_rewards(case, edited, plan)
+        f"{i:06d}", paths["source"], paths["edited"], case.instruction, rewards, mask=paths["mask"]
     )
+
+
+def edit_mask(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """White where the exact edit changes a pixel: the region a noisy target's edit is about."""
+    return np.where((before != after).any(-1), 255, 0).astype(np.uint8)
 
 
 def write_captions(out: Path, count: int, seed: int, size: int = 64, workers: int = 1) -> list[ManifestRow]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,18 +68,27 @@ class ManifestDataset(Dataset):
     def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
         index, position = key
         row = self.rows[index]
-        if index in self.encoded:
-            # Cached rows need no pixels: decoding them set a GPU run's pace. Blank, same shape.
-            side = self.augmentation.resolution
+        side = self.augmentation.resolution
+        rng = np.random.default_rng(derive_seed(self.seed, AUGMENTATION, position))
+        # Cached rows need no pixels (decoding them set a GPU run's pace): blank, same shape. Caching
+        # implies fixed crops, so their masks are cropped as their pixels were.
+        cached = index in self.encoded
+        images = [] if cached else [_open(row, "source"), _open(row, "edited")]
+        images += [_open(row, "mask", "L")] if row.mask is not None else []
+        images = paired_crop_flip(images, self.augmentation, rng) if images else []
+        if cached:
             source = edited = torch.zeros(3, side, side)
         else:
-            rng = np.random.default_rng(derive_seed(self.seed, AUGMENTATION, position))
-            pair = paired_crop_flip(_open(row, "source"), _open(row, "edited"), self.augmentation, rng)
-            source, edited = (image_to_tensor(image)[0] for image in pair)
+            source, edited = (image_to_tensor(image)[0] for image in images[:2])
+        mask = torch.zeros(1, side, side)  # in [0, 1]; all zeros (has_mask false) for a row without one
+        if row.mask is not None:
+            mask = torch.from_numpy(np.asarray(images[-1], dtype=np.float32) / 255.0)[None]
         rewards = row.rewards or PLACEHOLDER_REWARDS
         return {
             "source": source,
             "edited": edited,
+            "mask": mask,
+            "has_mask": torch.tensor(row.mask is not None),
             "input_ids": self.tokenize(row.instruction),
             "reward_ids": self.tokenize(self.reward_prompt(rewards)),
             "scores": torch.tensor(rewards.scores, dtype=torch.float32),
@@ -95,34 +104,31 @@ class ManifestDataset(Dataset):
 
 
 def paired_crop_flip(
-    source: Image.Image, edited: Image.Image, augmentation: Augmentation, rng: np.random.Generator
-) -> tuple[Image.Image, Image.Image]:
-    """Resize both to the source's shape with the short side at `resolution`, then crop and flip them alike.
+    images: Sequence[Image.Image], augmentation: Augmentation, rng: np.random.Generator
+) -> list[Image.Image]:
+    """Resize all to the first's shape with the short side at `resolution`, then crop and flip them alike.
 
     Identical geometry matters: the model learns which pixels the edit changes, so any offset
-    between the pair would teach it to shift the whole image.
+    between the source and the edited image (or its mask) would teach it to shift the whole image.
     """
     side = augmentation.resolution
-    width, height = source.size
+    width, height = images[0].size
     scale = side / min(width, height)
     size = (max(side, round(width * scale)), max(side, round(height * scale)))
-    source = source.resize(size, Image.Resampling.BICUBIC)
-    edited = edited.resize(size, Image.Resampling.BICUBIC)
     if augmentation.center_crop:
         left, top = (size[0] - side) // 2, (size[1] - side) // 2
     else:
         left, top = int(rng.integers(size[0] - side + 1)), int(rng.integers(size[1] - side + 1))
     box = (left, top, left + side, top + side)
-    source, edited = source.crop(box), edited.crop(box)
+    images = [image.resize(size, Image.Resampling.BICUBIC).crop(box) for image in images]
     if augmentation.random_flip and rng.random() < 0.5:
-        source = source.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        edited = edited.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return source, edited
+        images = [image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for image in images]
+    return images
 
 
-def _open(row: ManifestRow, key: str) -> Image.Image:
+def _open(row: ManifestRow, key: str, mode: str = "RGB") -> Image.Image:
     try:
         image = load_image(getattr(row, key))
     except InvalidInputError as exc:
         raise ManifestError(f"manifest line {row.line} (id {row.id!r}): {exc}") from exc
-    return ImageOps.exif_transpose(image).convert("RGB")
+    return ImageOps.exif_transpose(image).convert(mode)

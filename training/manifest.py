@@ -25,7 +25,12 @@ class ManifestError(ValueError):
 
 @dataclass(frozen=True)
 class ManifestRow:
-    """One training triplet; paths are absolute once read, `line` is its 1-based manifest line."""
+    """One training triplet; paths are absolute once read, `line` is its 1-based manifest line.
+
+    `mask` (optional, beyond DESIGN.md's fields): a greyscale image, white where the instruction asks
+    for a change, as MagicBrush ships and synth-data writes. Where an edited image is also degraded
+    all over, only the mask still says which pixels the edit itself is about (the region loss).
+    """
 
     id: str
     source: Path
@@ -33,6 +38,7 @@ class ManifestRow:
     instruction: str
     rewards: Rewards | None = None
     line: int = 0
+    mask: Path | None = None
 
     def to_json(self, base: Path) -> dict[str, Any]:
         """The manifest record, with paths relative to the manifest's folder `base`."""
@@ -42,6 +48,8 @@ class ManifestRow:
             "edited": Path(os.path.relpath(self.edited, base)).as_posix(),
             "instruction": self.instruction,
         }
+        if self.mask is not None:
+            record["mask"] = Path(os.path.relpath(self.mask, base)).as_posix()
         if self.rewards is not None:
             texts = (self.rewards.following_text, self.rewards.preserving_text, self.rewards.quality_text)
             record["rewards"] = {
@@ -109,7 +117,8 @@ def _parse_line(text: str, number: int, base: Path) -> ManifestRow:
     instruction = _string(record, "instruction")
     source, edited = (_image_path(record, key, base) for key in ("source", "edited"))
     rewards = _rewards(record["rewards"]) if record.get("rewards") is not None else None
-    return ManifestRow(sample_id, source, edited, instruction, rewards, number)
+    mask = _image_path(record, "mask", base) if record.get("mask") is not None else None
+    return ManifestRow(sample_id, source, edited, instruction, rewards, number, mask)
 
 
 def _string(record: dict[str, Any], key: str) -> str:

@@ -17,6 +17,7 @@ import torch
 from diffusers import AutoencoderKL, DDPMScheduler
 from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
+from torch.nn import functional
 from transformers import CLIPTextModel
 
 from model.reward_condition import RewardCondition
@@ -162,25 +163,40 @@ class EditObjective:
             return squared.flatten(1).mean(1).mean()
         change = target - encoded["source"] * self.vae.config.scaling_factor
         if self.loss_weighting == "region":
-            return region_balanced(squared, change).mean()
+            cells = edit_cells(change, batch["mask"].to(device), batch["has_mask"].to(device))
+            return region_balanced(squared, cells).mean()
         # Per sample: the share of its edit still wrong, where plain MSE lets whole-image edits
         # drown out the small local ones that the following perspective weighs as much.
         return (squared.flatten(1).mean(1) / (change.pow(2).flatten(1).mean(1) + EDIT_WEIGHT_FLOOR)).mean()
 
 
-def region_balanced(squared: torch.Tensor, change: torch.Tensor) -> torch.Tensor:
-    """Per sample: the mean squared error inside the edit's cells and outside them, averaged.
+def edit_cells(change: torch.Tensor, mask: torch.Tensor, has_mask: torch.Tensor) -> torch.Tensor:
+    """The latent cells (batch, h, w) an edit is about, from its mask where the row has one.
+
+    Without a mask, the cells the target changes: some channel by more than EDIT_REGION_THRESHOLD.
+    With one, the cells any masked pixel falls in: a noisy target degraded all over (blur, a
+    colour cast) changes every cell, and only the mask still tells the edit's own.
+    """
+    changed = change.abs().amax(1) > EDIT_REGION_THRESHOLD
+    masked = functional.adaptive_max_pool2d(mask, changed.shape[-2:])[:, 0] > 0.5
+    return torch.where(has_mask[:, None, None], masked, changed)
+
+
+def region_balanced(squared: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """Per sample: the squared error with the edit's cells (`inside`, see `edit_cells`) weighing at
+    least half, and never less than their share of the image.
 
     Plain MSE weighs an edit by its area: recolouring one shape is a few percent of a 64 px scene's
     cells, so the loss of drawing the source unchanged is a few percent of the loss of ignoring a
-    whole-image edit, and the binding of a word to a shape is learnt last. Here the cells the edit
-    changes (some channel by more than EDIT_REGION_THRESHOLD) weigh as much as all the others; a
-    sample whose edit changes no cell, or every cell, keeps its plain mean.
+    whole-image edit, and the binding of a word to a shape is learnt last. Here a small edit's cells
+    weigh as much as all the others. An edit over most of the image (a new background) keeps its
+    plain mean: halving it would teach the shapes it spares at the cost of the edit itself. A sample
+    whose edit covers no cell keeps its plain mean too.
     """
-    inside = (change.abs().amax(1) > EDIT_REGION_THRESHOLD).flatten(1).to(squared.dtype)
+    inside = inside.flatten(1).to(squared.dtype)
     errors = squared.mean(1).flatten(1)  # per cell: (batch, h * w)
     count_in, count_out = inside.sum(1), (1 - inside).sum(1)
     mean_in = (errors * inside).sum(1) / count_in.clamp(min=1)
     mean_out = (errors * (1 - inside)).sum(1) / count_out.clamp(min=1)
-    both = (count_in > 0) & (count_out > 0)
-    return torch.where(both, (mean_in + mean_out) / 2, errors.mean(1))
+    share = (count_in / errors.shape[1]).clamp(min=0.5)
+    return torch.where(count_in > 0, share * mean_in + (1 - share) * mean_out, errors.mean(1))

@@ -14,13 +14,14 @@ from model.image import load_image
 from rewardedit.cli import main
 from synth.edits import EditCase
 from synth.failures import Failure, FailurePlan, noisy_edit
-from synth.generate import category_cycle, write_dataset
+from synth.generate import MANIFEST_FILE, category_cycle, write_dataset
 from synth.measure import measure
 from synth.oracle_judge import OracleJudge
 from synth.phrasing import PHRASINGS
 from synth.render import render_array
 from synth.truth import save_source
 from synth.vocabulary import CATEGORIES
+from training import read_manifest
 
 KINDS = [
     ("following", "ignored"),
@@ -107,6 +108,20 @@ def test_exact_data_holds_each_scenes_truth(tmp_path: Path) -> None:
     ]
     assert all(row.rewards.scores == (5, 5, 5) for row in exact)
     assert not all(row.rewards.scores == (5, 5, 5) for row in noisy)
+
+
+def test_each_rows_mask_is_where_its_exact_edit_changes_the_source(tmp_path: Path) -> None:
+    write_dataset(tmp_path / "noisy", 14, seed=3)
+    noisy = read_manifest(tmp_path / "noisy" / MANIFEST_FILE)  # the masks are in the manifest
+    exact = write_dataset(tmp_path / "exact", 14, seed=3, exact=True)
+    shares = []
+    for a, b in zip(noisy, exact, strict=True):
+        assert a.mask.read_bytes() == b.mask.read_bytes()
+        mask = np.asarray(Image.open(b.mask))
+        changed = (np.asarray(Image.open(b.source)) != np.asarray(Image.open(b.edited))).any(-1)
+        assert np.array_equal(mask == 255, changed) and set(np.unique(mask)) <= {0, 255}, b.instruction
+        shares.append(changed.mean())
+    assert min(shares) < 0.2 and max(shares) == 1.0  # local edits and whole-image ones
 
 
 def test_a_mix_weights_the_categories_and_keeps_them_interleaved() -> None:

@@ -42,6 +42,27 @@ def test_source_and_edited_get_the_same_crop_and_flip(tmp_path):
     torch.testing.assert_close(data[0, 5]["source"], crops[5])
 
 
+def test_a_mask_gets_the_same_crop_and_flip_as_its_images(tmp_path):
+    # Short side at the resolution: crops and flips move pixels without resampling them.
+    data = dataset_of(make_dataset(tmp_path, count=1, size=(48, 32), masked=True))
+    for position in range(8):
+        item = data[0, position]
+        assert item["has_mask"] and item["mask"].shape == (1, 32, 32)
+        torch.testing.assert_close(item["mask"][0], (item["source"][0] > 0).float())
+
+
+def test_a_cached_row_keeps_its_mask_and_a_row_without_one_gets_zeros(tmp_path):
+    manifest = make_dataset(tmp_path, count=1, masked=True)
+    fixed = {"random_flip": False, "center_crop": True}
+    cached = dataset_of(manifest, **fixed)
+    cached.encoded = {0}
+    torch.testing.assert_close(cached[0, 3]["mask"], dataset_of(manifest, **fixed)[0, 0]["mask"])
+    assert 0 < cached[0, 3]["mask"].mean() < 1
+    (tmp_path / "plain").mkdir()
+    unmasked = dataset_of(make_dataset(tmp_path / "plain", count=1))[0, 0]
+    assert not unmasked["has_mask"] and not unmasked["mask"].any()
+
+
 def test_center_crop_without_flip_is_the_same_at_every_position(manifest):
     data = dataset_of(manifest, random_flip=False, center_crop=True)
     torch.testing.assert_close(data[0, 0]["source"], data[0, 7]["source"])

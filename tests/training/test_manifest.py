@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from rewardedit.cli import main
-from training import ManifestError, read_manifest
+from training import ManifestError, read_manifest, write_manifest
 
-from .helpers import LABELLED
+from .helpers import LABELLED, make_dataset
 
 
 def test_written_manifest_reads_back_with_paths_relative_to_its_folder(manifest):
@@ -25,6 +26,14 @@ def test_written_manifest_reads_back_with_paths_relative_to_its_folder(manifest)
     assert rows[0].source == manifest.parent / "0_0.png"
     assert rows[0].rewards == LABELLED
     assert rows[1].rewards is None
+
+
+def test_a_mask_reads_back_and_a_row_without_one_has_none(tmp_path):
+    manifest = make_dataset(tmp_path, count=2, masked=True)
+    assert json.loads(manifest.read_text().splitlines()[0])["mask"] == "0_mask.png"
+    rows = read_manifest(manifest)
+    assert rows[0].mask == tmp_path / "0_mask.png"
+    assert read_manifest(write_manifest([replace(rows[0], mask=None)], tmp_path / "m.jsonl"))[0].mask is None
 
 
 def copy_with_line(manifest: Path, folder: Path, number: int, record: dict | str) -> Path:
@@ -55,6 +64,7 @@ def line_record(manifest: Path, number: int) -> dict:
             lambda r: {**r, "rewards": {**r["rewards"], "following": {"score": -0.5}}},
             r"line 1: reward score 'following' must be in \[0, 5\]",
         ),
+        (2, lambda r: {**r, "mask": "gone.png"}, r"line 2: mask file 'gone.png' not found"),
         (2, lambda r: '{"id": "s", "source": "0_0.png",', r"line 2: invalid JSON"),
         (6, lambda r: {**r, "instruction": ""}, r"line 6: 'instruction' must be a non-empty string"),
         (2, lambda r: {**r, "id": "sample/0"}, r"line 2: id 'sample/0' already used on line 1"),

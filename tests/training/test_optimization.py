@@ -12,7 +12,7 @@ from model import build_preset, load_components, save_components
 from model.pipeline_config import PipelineConfig
 from model.text import text_mask
 from training import Trainer
-from training.objective import EDIT_WEIGHT_FLOOR, DropoutRates, region_balanced
+from training.objective import EDIT_WEIGHT_FLOOR, DropoutRates, edit_cells, region_balanced
 from training.seeding import generator
 from training.state import load_state
 
@@ -217,8 +217,13 @@ def test_a_saved_encoding_cache_serves_the_next_run_and_only_its_own_data(manife
     assert len(third.objective.cache) == 0, "another manifest must not reuse the file"
 
 
-@pytest.mark.parametrize("weighting", ["uniform", "edit", "region"])
-def test_each_loss_weighting_scores_a_batch_as_defined(manifest, tmp_path, weighting):
+@pytest.mark.parametrize(
+    ("weighting", "masked"), [("uniform", False), ("edit", False), ("region", False), ("region", True)]
+)
+def test_each_loss_weighting_scores_a_batch_as_defined(manifest, tmp_path, weighting, masked):
+    if masked:
+        (tmp_path / "masked").mkdir()
+        manifest = make_dataset(tmp_path / "masked", count=6, masked=True)
     init = tiny_predicting("sample", tmp_path / "init")
     config = tiny_config(manifest, tmp_path / "run", preset=None, init=init, batch_size=4)
     trainer = Trainer(config.model_copy(update={"loss_weighting": weighting}))
@@ -235,26 +240,49 @@ def test_each_loss_weighting_scores_a_batch_as_defined(manifest, tmp_path, weigh
         errors = errors / (change.pow(2).mean((1, 2, 3)) + EDIT_WEIGHT_FLOOR)
         assert errors.std() > 0.05 * errors.mean()  # the weights differ between the samples
     if weighting == "region":
-        errors = region_balanced(target.pow(2), change)
-        assert errors.double().sub(target.pow(2).mean((1, 2, 3))).abs().max() > 1e-3  # it reweighs
+        cells = edit_cells(change, batch["mask"], batch["has_mask"])
+        if masked:  # the mask's quadrant, not the cells the target changes
+            assert batch["has_mask"].all()
+            assert not torch.equal(cells, edit_cells(change, batch["mask"], ~batch["has_mask"]))
+        errors = region_balanced(target.pow(2), cells)
+        if masked:  # a quadrant is under half the image: it reweighs (the inverted blue channel is not)
+            assert errors.double().sub(target.pow(2).mean((1, 2, 3))).abs().max() > 1e-3
     assert loss == pytest.approx(errors.mean().item(), rel=1e-5)
 
 
-def test_region_weighting_gives_the_edits_cells_half_of_each_samples_loss():
-    # Two channels on a 2x2 grid. Sample 0: one cell changed (by 1.0 in channel 1), its error 8 there
-    # and 2 on the other three cells; sample 1 changes nothing and sample 2 every cell: plain means.
+def test_region_weighting_gives_a_small_edits_cells_half_of_its_samples_loss():
+    # Two channels on a 2x2 grid. Sample 0: one cell in the edit, its error 8 there and 2 on the
+    # other three cells. Sample 1's edit covers no cell, sample 2's every cell and sample 3's three
+    # of four (more than half): plain means.
     squared = torch.tensor(
         [
             [[[8.0, 2.0], [2.0, 2.0]], [[8.0, 2.0], [2.0, 2.0]]],
             [[[1.0, 3.0], [5.0, 7.0]], [[1.0, 3.0], [5.0, 7.0]]],
             [[[4.0, 4.0], [4.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]],
+            [[[8.0, 2.0], [2.0, 4.0]], [[8.0, 2.0], [2.0, 4.0]]],
         ]
     )
-    change = torch.zeros_like(squared)
-    change[0, 1, 0, 0] = 1.0
-    change[0, 0, 1, 1] = 0.05  # below the threshold: not the edit
-    change[2] = -0.5
-    assert region_balanced(squared, change).tolist() == [(8.0 + 2.0) / 2, 4.0, 1.5]
+    inside = torch.tensor(
+        [
+            [[True, False], [False, False]],
+            [[False, False], [False, False]],
+            [[True, True], [True, True]],
+            [[True, True], [False, True]],
+        ]
+    )
+    assert region_balanced(squared, inside).tolist() == [(8.0 + 2.0) / 2, 4.0, 1.5, 4.0]
+
+
+def test_the_edits_cells_come_from_its_mask_where_a_row_has_one():
+    # Two rows on a 2x2 latent grid of 4x4 pixel blocks; both change cells (0, 0) (by 1.0 in channel
+    # 1) and (1, 1) (by 0.05, below the threshold). Row 1's mask holds one pixel of cell (0, 1).
+    change = torch.zeros(2, 2, 2, 2)
+    change[:, 1, 0, 0] = 1.0
+    change[:, 0, 1, 1] = 0.05
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[:, 0, 3, 5] = 1.0
+    cells = edit_cells(change, mask, torch.tensor([False, True]))
+    assert cells.tolist() == [[[True, False], [False, False]], [[False, True], [False, False]]]
 
 
 @pytest.mark.parametrize("sampling", ["uniform", "noisy"])
