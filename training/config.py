@@ -61,9 +61,9 @@ class TrainConfig(BaseModel):
         description="uniform: plain MSE; edit: each sample's squared error divided by how much its "
         "edit changes (mean squared source-to-target latent change, plus EDIT_WEIGHT_FLOOR), so a small "
         "local edit weighs as much as a whole-image one; region: the latent cells the edit changes "
-        "(those its manifest mask covers, where the row has one) carry half of each sample's loss and "
-        "the rest the other half, so a small edit's own cells weigh as much as the whole image they "
-        "sit in",
+        "(those its manifest mask covers, where the row has one) carry at least half of each sample's "
+        "loss and never less than their share of the image, so a small edit's own cells weigh as much "
+        "as the whole image they sit in",
     )
     timestep_sampling: TimestepSampling = Field(
         "uniform",
