@@ -57,6 +57,7 @@ class ManifestDataset(Dataset):
         self.encoded = encoded
         # Tokenizing was about 40% of an item's cost; instructions and reward prompts repeat.
         self._token_ids: dict[str, torch.Tensor] = {}
+        self._masks: dict[int, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -69,20 +70,17 @@ class ManifestDataset(Dataset):
         index, position = key
         row = self.rows[index]
         side = self.augmentation.resolution
-        rng = np.random.default_rng(derive_seed(self.seed, AUGMENTATION, position))
-        # Cached rows need no pixels (decoding them set a GPU run's pace): blank, same shape. Caching
-        # implies fixed crops, so their masks are cropped as their pixels were.
-        cached = index in self.encoded
-        images = [] if cached else [_open(row, "source"), _open(row, "edited")]
-        images += [_open(row, "mask", "L")] if row.mask is not None else []
-        images = paired_crop_flip(images, self.augmentation, rng) if images else []
-        if cached:
+        if index in self.encoded:
+            # Cached rows need no pixels: decoding them set a GPU run's pace. Blank, same shape.
             source = edited = torch.zeros(3, side, side)
+            mask = self._cached_mask(index)
         else:
+            rng = np.random.default_rng(derive_seed(self.seed, AUGMENTATION, position))
+            images = [_open(row, "source"), _open(row, "edited")]
+            images += [_open(row, "mask", "L")] if row.mask is not None else []
+            images = paired_crop_flip(images, self.augmentation, rng)
             source, edited = (image_to_tensor(image)[0] for image in images[:2])
-        mask = torch.zeros(1, side, side)  # in [0, 1]; all zeros (has_mask false) for a row without one
-        if row.mask is not None:
-            mask = torch.from_numpy(np.asarray(images[-1], dtype=np.float32) / 255.0)[None]
+            mask = _mask_tensor(images[2:], side)
         rewards = row.rewards or PLACEHOLDER_REWARDS
         return {
             "source": source,
@@ -95,6 +93,15 @@ class ManifestDataset(Dataset):
             "has_reward": torch.tensor(row.rewards is not None),
             "index": torch.tensor(index),  # the key of the row's cached encodings
         }
+
+    def _cached_mask(self, index: int) -> torch.Tensor:
+        """A cached row's mask, decoded once: caching implies fixed crops, so it is the same every step."""
+        if index not in self._masks:
+            row, rng = self.rows[index], np.random.default_rng(0)  # fixed crops draw nothing
+            masks = [_open(row, "mask", "L")] if row.mask is not None else []
+            masks = paired_crop_flip(masks, self.augmentation, rng) if masks else []
+            self._masks[index] = _mask_tensor(masks, self.augmentation.resolution)
+        return self._masks[index]
 
     def tokenize(self, text: str) -> torch.Tensor:
         """Token ids padded/truncated to the text encoder's 77 positions, as the pipeline encodes them."""
@@ -124,6 +131,13 @@ def paired_crop_flip(
     if augmentation.random_flip and rng.random() < 0.5:
         images = [image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for image in images]
     return images
+
+
+def _mask_tensor(masks: list[Image.Image], side: int) -> torch.Tensor:
+    """(1, side, side) in [0, 1] from a cropped mask, or zeros (has_mask false) when there is none."""
+    if not masks:
+        return torch.zeros(1, side, side)
+    return torch.from_numpy(np.asarray(masks[0], dtype=np.float32) / 255.0)[None]
 
 
 def _open(row: ManifestRow, key: str, mode: str = "RGB") -> Image.Image:
