@@ -33,7 +33,7 @@ BENCH_COUNT=${BENCH_COUNT:-504}  # the benchmark's edits (fewer only for a quick
 MIX=${MIX:-}                     # synth-data --mix: category weights of the training data (empty: equal)
 VAE_STEPS=${VAE_STEPS:-4000}     # ignored for pixel, whose codec has nothing to train
 PRETRAIN_STEPS=${PRETRAIN_STEPS:-0}  # >0: text-to-image pretraining on captioned scenes before any edit
-BASE_STEPS=${BASE_STEPS:-6000}   # stage 1: one run, all cores; 0: none, the variants start from scratch
+BASE_STEPS=${BASE_STEPS:-10000}  # stage 1: one run, all cores; 0: none, the variants start from scratch
 TRAIN_STEPS=${TRAIN_STEPS:-800}  # stage 2: each variant and seed
 TRAIN_LR=${TRAIN_LR:-}           # stage 2's learning rate (empty: its config's)
 FIRST_MIX=${FIRST_MIX:-}         # with BASE_STEPS=0: each variant first trains on data of this mix
