@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from model import RewardEditPipeline
+from model.cli import add_sampling_arguments
 from synth.generate import scene_cases
 from synth.measure import measure
 from synth.render import render_array
@@ -30,21 +31,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="the sheet (PNG)")
-    parser.add_argument("--steps", type=int)
-    parser.add_argument("--guidance-scale", type=float)
-    parser.add_argument("--image-guidance-scale", type=float)
+    add_sampling_arguments(parser)
     parser.add_argument("--scale", type=int, default=3, help="pixels per scene pixel on the sheet")
     args = parser.parse_args()
 
     pipe = RewardEditPipeline.from_pretrained(args.model)
-    defaults = pipe.sampling_defaults
-    asked = {
+    settings = {  # None: the pipeline takes the checkpoint's own
         "num_inference_steps": args.steps,
         "guidance_scale": args.guidance_scale,
         "image_guidance_scale": args.image_guidance_scale,
     }
-    settings = {name: getattr(defaults, name) if value is None else value for name, value in asked.items()}
-    print(f"{args.model}: {', '.join(f'{k} {v:g}' for k, v in settings.items())}\n")
+    print(f"{args.model}: asked {settings}; the checkpoint's defaults {pipe.sampling_defaults}\n")
     print("| sample | instruction | " + " | ".join(PERSPECTIVES) + " |")
     print("|---|---|" + "---|" * len(PERSPECTIVES))
     rows, passed = [], 0

@@ -96,10 +96,12 @@ class ManifestDataset(Dataset):
 
     def _cached_mask(self, index: int) -> torch.Tensor:
         """A cached row's mask, decoded once: caching implies fixed crops, so it is the same every step."""
+        row = self.rows[index]
+        if row.mask is None:  # zeros are not worth keeping per row
+            return _mask_tensor([], self.augmentation.resolution)
         if index not in self._masks:
-            row, rng = self.rows[index], np.random.default_rng(0)  # fixed crops draw nothing
-            masks = [_open(row, "mask", "L")] if row.mask is not None else []
-            masks = paired_crop_flip(masks, self.augmentation, rng) if masks else []
+            rng = np.random.default_rng(0)  # fixed crops draw nothing
+            masks = paired_crop_flip([_open(row, "mask", "L")], self.augmentation, rng)
             self._masks[index] = _mask_tensor(masks, self.augmentation.resolution)
         return self._masks[index]
 
