@@ -65,10 +65,6 @@ class PipelineConfig:
     copying its starting point, as pretraining does for InstructPix2Pix. It needs x0 ("sample")
     prediction, where output and source latent live in the same space.
 
-    `noisy_skip`: with `source_skip`, the prediction also keeps what the noisy latent shows, by its
-    noise level (`model.unet.NoisySkip`): at low noise a source-skip U-Net redrew the target hazily
-    instead of keeping it.
-
     `mask_text_padding`: cross-attention reads only the instruction's own tokens, not the padding
     up to the tokenizer's length. With 77 positions and instructions of about 10 tokens, attention
     that starts out uniform gives a word 1/77 of what a cross-attention layer reads: a U-Net
@@ -77,7 +73,6 @@ class PipelineConfig:
     """
 
     source_skip: bool = False
-    noisy_skip: bool = False
     mask_text_padding: bool = False
     sampling: SamplingDefaults = field(default_factory=SamplingDefaults)
 
@@ -111,16 +106,11 @@ class PipelineConfig:
             path.unlink(missing_ok=True)
             return
         data = asdict(self)
-        # Files from before these options existed stay byte-identical.
         if self.sampling == SamplingDefaults():
-            del data["sampling"]
-        if not self.noisy_skip:
-            del data["noisy_skip"]
+            del data["sampling"]  # files from before sampling defaults existed stay byte-identical
         path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
     def check(self, prediction_type: str) -> None:
-        if self.noisy_skip and not self.source_skip:
-            raise CheckpointError(f"{CONFIG_NAME} sets noisy_skip, which needs source_skip")
         if self.source_skip and prediction_type != "sample":
             raise CheckpointError(
                 f"{CONFIG_NAME} sets source_skip, which needs a scheduler predicting 'sample'; "

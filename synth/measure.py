@@ -108,13 +108,16 @@ def quality(source: np.ndarray, truth: np.ndarray, edited: np.ndarray) -> Measur
     Blur, noise, blocking and casts all leave pixels off that palette; moved or wrong content does not,
     which keeps quality apart from the other two perspectives.
     """
-    allowed = np.unique(np.concatenate([source.reshape(-1, 3), truth.reshape(-1, 3), PALETTE]), axis=0)
-    pixels = edited.reshape(-1, 3)
-    distance = np.abs(pixels[:, None, :] - allowed[None, :, :]).max(-1)
-    nearest = allowed[distance.argmin(1)]
-    off = distance.min(1)
-    shift = np.median(pixels - nearest, axis=0)
+    off, nearest = off_palette(source, truth, edited)
+    shift = np.median(edited.reshape(-1, 3) - nearest, axis=0)
     return scored(off.mean() / OFF_PALETTE_LIMIT, artifact_name(edited, truth, shift))
+
+
+def off_palette(source: np.ndarray, truth: np.ndarray, edited: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's distance (max channel) from the nearest colour of S, G or the palette, and that colour."""
+    allowed = np.unique(np.concatenate([source.reshape(-1, 3), truth.reshape(-1, 3), PALETTE]), axis=0)
+    distance = np.abs(edited.reshape(-1, 3)[:, None, :] - allowed[None, :, :]).max(-1)
+    return distance.min(1), allowed[distance.argmin(1)]
 
 
 def cast_name(shift: np.ndarray) -> str:

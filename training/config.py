@@ -65,14 +65,6 @@ class TrainConfig(BaseModel):
         "loss and never less than their share of the image, so a small edit's own cells weigh as much "
         "as the whole image they sit in",
     )
-    low_noise_weight_cap: float | None = Field(
-        None,
-        ge=1,
-        description='x0 ("sample") prediction only: weigh each sample\'s loss by min(1 + 0.36 SNR(t), cap), '
-        "the weighting under which a noisy-skip model's own output gets an even loss (Karras et al. "
-        "2022), capped; plain x0 MSE barely trains the low-noise steps that draw a sample's last "
-        "detail. None: every timestep alike",
-    )
     timestep_sampling: TimestepSampling = Field(
         "uniform",
         description="uniform: every training timestep alike; noisy: t = T (1 - u^3), 79%% of the draws "

@@ -21,7 +21,6 @@ from torch.nn import functional
 from transformers import CLIPTextModel
 
 from model.reward_condition import RewardCondition
-from model.unet import EDIT_SPREAD
 
 from .config import LossWeighting, TimestepSampling
 from .encoding_cache import EncodingCache, cached_rows, text_key
@@ -56,7 +55,6 @@ class EditObjective:
         rates: DropoutRates,
         loss_weighting: LossWeighting = "uniform",
         timestep_sampling: TimestepSampling = "uniform",
-        low_noise_weight_cap: float | None = None,
         text_mask: Callable[[torch.Tensor], torch.Tensor] | None = None,
         autocast: Callable[[], AbstractContextManager] = contextlib.nullcontext,
         cache: EncodingCache | None = None,
@@ -77,12 +75,7 @@ class EditObjective:
         self.reward = reward
         self.noise_scheduler = noise_scheduler
         self.rates = rates
-        if low_noise_weight_cap is not None and noise_scheduler.config.prediction_type != "sample":
-            raise ValueError(
-                "low_noise_weight_cap weighs x0 losses; this scheduler does not predict 'sample'"
-            )
         self.timestep_sampling = timestep_sampling
-        self.low_noise_weight_cap = low_noise_weight_cap
         self.loss_weighting = loss_weighting
         self.text_mask = text_mask
         self.empty_ids = empty_ids
@@ -166,34 +159,15 @@ class EditObjective:
         else:
             wanted = target if prediction_type == "sample" else noise
         squared = (prediction.float() - wanted).pow(2)
-        return (self._per_sample(squared, target, encoded["source"], batch) * self._weights(timesteps)).mean()
-
-    def _per_sample(
-        self,
-        squared: torch.Tensor,
-        target: torch.Tensor,
-        source: torch.Tensor,
-        batch: dict[str, torch.Tensor],
-    ) -> torch.Tensor:
-        """Each sample's loss under `loss_weighting`."""
         if self.loss_weighting == "uniform":
-            return squared.flatten(1).mean(1)
-        change = target - source * self.vae.config.scaling_factor
+            return squared.flatten(1).mean(1).mean()
+        change = target - encoded["source"] * self.vae.config.scaling_factor
         if self.loss_weighting == "region":
-            device = target.device
             cells = edit_cells(change, batch["mask"].to(device), batch["has_mask"].to(device))
-            return region_balanced(squared, cells)
+            return region_balanced(squared, cells).mean()
         # Per sample: the share of its edit still wrong, where plain MSE lets whole-image edits
         # drown out the small local ones that the following perspective weighs as much.
-        return squared.flatten(1).mean(1) / (change.pow(2).flatten(1).mean(1) + EDIT_WEIGHT_FLOOR)
-
-    def _weights(self, timesteps: torch.Tensor) -> torch.Tensor | float:
-        """min(1 + EDIT_SPREAD^2 SNR(t), cap) per sample (see TrainConfig.low_noise_weight_cap), or 1."""
-        if self.low_noise_weight_cap is None:
-            return 1.0
-        alpha_bar = self.noise_scheduler.alphas_cumprod.to(timesteps.device)[timesteps].double()
-        snr = alpha_bar / (1 - alpha_bar).clamp(min=1e-12)
-        return (1 + EDIT_SPREAD**2 * snr).clamp(max=self.low_noise_weight_cap).float()
+        return (squared.flatten(1).mean(1) / (change.pow(2).flatten(1).mean(1) + EDIT_WEIGHT_FLOOR)).mean()
 
 
 def edit_cells(change: torch.Tensor, mask: torch.Tensor, has_mask: torch.Tensor) -> torch.Tensor:

@@ -131,7 +131,6 @@ class Trainer:
             DropoutRates(config.instruction_dropout, config.image_dropout, config.reward_dropout),
             loss_weighting=config.loss_weighting,
             timestep_sampling=config.timestep_sampling,
-            low_noise_weight_cap=config.low_noise_weight_cap,
             text_mask=(
                 partial(text_mask, eos_token_id=components.tokenizer.eos_token_id)
                 if components.config.mask_text_padding

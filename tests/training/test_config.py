@@ -81,7 +81,6 @@ def test_paper_config_holds_the_paper_recipe():
         (BASE, {"encoding_cache_file": "x.pt"}, r"encoding_cache_file needs cache_encodings"),
         (BASE, {"mixed_precision": "fp8"}, r"mixed_precision .*'no', 'fp16' or 'bf16'"),
         (BASE, {"timestep_sampling": "late"}, r"timestep_sampling .*'uniform' or 'noisy'"),
-        (BASE, {"low_noise_weight_cap": "0.5"}, r"low_noise_weight_cap"),
         ("- a list\n", {}, r"must be a mapping"),
     ],
 )

@@ -250,30 +250,6 @@ def test_each_loss_weighting_scores_a_batch_as_defined(manifest, tmp_path, weigh
     assert loss == pytest.approx(errors.mean().item(), rel=1e-5)
 
 
-def test_the_low_noise_cap_weighs_each_samples_x0_loss_by_its_capped_snr(manifest, tmp_path):
-    init = tiny_predicting("sample", tmp_path / "init")
-    config = tiny_config(manifest, tmp_path / "run", preset=None, init=init, batch_size=4)
-    trainer = Trainer(config.model_copy(update={"low_noise_weight_cap": 3.0}))
-    objective = trainer.objective
-    objective.rates = DropoutRates(0.0, 0.0, 0.0)
-    objective._timesteps = lambda size, _: torch.tensor([0, 100, 500, 999])  # across the ramp
-    batch = first_batch(trainer)
-    loss = objective.loss(RecordingModel(), batch, generator(0)).item()  # predicts x0 = 0
-
-    alpha_bar = objective.noise_scheduler.alphas_cumprod[[0, 100, 500, 999]].double()
-    weights = (1 + 0.36 * alpha_bar / (1 - alpha_bar)).clamp(max=3.0)
-    assert weights[0] == 3.0 and 1.0 < weights[2] < 3.0
-    target = objective.encode(batch, generator(0))["target"].double()
-    assert loss == pytest.approx((target.pow(2).mean((1, 2, 3)) * weights).mean().item(), rel=1e-5)
-
-
-def test_the_low_noise_cap_is_refused_for_a_model_that_does_not_predict_x0(manifest, tmp_path):
-    init = tiny_predicting("epsilon", tmp_path / "init")
-    config = tiny_config(manifest, tmp_path / "run", preset=None, init=init)
-    with pytest.raises(ValueError, match="low_noise_weight_cap weighs x0 losses"):
-        Trainer(config.model_copy(update={"low_noise_weight_cap": 3.0}))
-
-
 def test_region_weighting_gives_a_small_edits_cells_half_of_its_samples_loss():
     # Two channels on a 2x2 grid. Sample 0: one cell in the edit, its error 8 there and 2 on the
     # other three cells. Sample 1's edit covers no cell, sample 2's every cell and sample 3's three
