@@ -13,6 +13,7 @@ A denoiser that does its job is at or below x_t's error at every timestep.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import torch
 from PIL import Image
 
 from model import RewardEditPipeline, Rewards
-from model.image import image_to_tensor
+from model.image import image_to_tensor, tensor_to_images
 from synth.generate import scene_cases
 from synth.measure import off_palette
 from synth.render import render_array
@@ -38,10 +39,9 @@ def main() -> None:
     args = parser.parse_args()
 
     pipe = RewardEditPipeline.from_pretrained(args.model, device="cpu")
-    scenes = range(-(-args.count // len(CATEGORIES)))
-    cases = [case for index in scenes for case in scene_cases(args.seed, STREAM, index, 64, CATEGORIES)][
-        : args.count
-    ]
+    scenes = math.ceil(args.count / len(CATEGORIES))
+    cases = [case for i in range(scenes) for case in scene_cases(args.seed, STREAM, i, 64, CATEGORIES)]
+    cases = cases[: args.count]
     sources = np.stack([render_array(case.before) for case in cases])
     truths = np.stack([render_array(case.after) for case in cases])
     instructions = [case.instruction for case in cases]
@@ -68,7 +68,7 @@ def main() -> None:
             x0 = pipe.model(torch.cat([noisy, source_latents], 1), torch.tensor(t), states, condition, mask)
         cells = []
         for latents in (x0, noisy / a):
-            pixels = to_pixels(pipe.decode(latents))
+            pixels = np.stack([np.asarray(image) for image in tensor_to_images(pipe.decode(latents))]) / 255.0
             error = np.abs(pixels - truths / 255.0).mean() * 255
             off = np.mean(
                 [
@@ -85,12 +85,6 @@ def main() -> None:
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.cat([image_to_tensor(Image.fromarray(image)) for image in images])
-
-
-def to_pixels(images: torch.Tensor) -> np.ndarray:
-    """[-1, 1] (N, 3, H, W) to [0, 1] (N, H, W, 3), rounded to 8 bits as a saved edit is."""
-    pixels = ((images.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
-    return np.round(pixels * 255) / 255
 
 
 if __name__ == "__main__":
