@@ -39,8 +39,9 @@ TRAIN_LR=${TRAIN_LR:-}           # stage 2's learning rate (empty: its config's)
 FIRST_MIX=${FIRST_MIX:-}         # with BASE_STEPS=0: each variant first trains on data of this mix
 FIRST_STEPS=${FIRST_STEPS:-2500} # ... for this many steps, then on the main data from there
 EVAL_STEPS=${EVAL_STEPS:-10}
-# Guidance 3 / 1 beat InstructPix2Pix's 7.5 / 1.5 on every young pixel model compared (run 5).
-EVAL_GUIDANCE=${EVAL_GUIDANCE:-3}
+# Guidance 3 / 1 beat InstructPix2Pix's 7.5 / 1.5 on every young pixel model compared (run 5); the
+# region-loss bases of runs 16-17 follow most at 2 / 1.
+EVAL_GUIDANCE=${EVAL_GUIDANCE:-2}
 EVAL_IMAGE_GUIDANCE=${EVAL_IMAGE_GUIDANCE:-1}
 VAE_BATCH=${VAE_BATCH:-8}
 BATCH=${BATCH:+--batch-size $BATCH}  # both training stages; unset: the configs' 16

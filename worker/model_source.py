@@ -10,7 +10,7 @@ import model
 
 from .settings import Settings
 
-# Trained on the synthetic world (docs/synthetic-experiment.md, "The demo checkpoint"); fp16, small32.
+# Trained on the synthetic world (docs/synthetic-experiment.md, run 19): the pixel preset, fp16.
 DEMO_MODEL = Path(model.__file__).parent / "demo_checkpoint"
 DEMO_NOTICE = (
     "This is the demo model: trained on 64 px scenes of flat shapes (like the samples), it edits "
