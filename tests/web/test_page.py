@@ -11,6 +11,8 @@ import pytest
 from PIL import Image
 
 from api.routers.page import SAMPLE_INDEX
+from model.pipeline_config import PipelineConfig
+from worker.model_source import DEMO_MODEL
 
 from .conftest import API_KEY, CHROMIUM
 from .samples import FOLDER, samples
@@ -24,9 +26,10 @@ if not CHROMIUM.exists():
 expect = sync_api.expect
 
 STEPS = 12
-SIDE = 128  # about 60 ms a step for the tiny model on one CPU thread: progress is visible
+SIDE = 128  # about 260 ms a step for the demo model on one CPU thread: progress is visible
 JOB_TIMEOUT_MS = 30_000
 UPSCALED = re.compile(r"\bupscaled\b")  # the class of a preview drawn with hard pixel edges
+DEMO_SAMPLING = PipelineConfig.from_folder(DEMO_MODEL).sampling  # what `make serve` edits with by default
 SUGGESTIONS = {
     file: entry["instruction"]
     for file, entry in json.loads((FOLDER / SAMPLE_INDEX).read_text(encoding="utf-8")).items()
@@ -92,8 +95,9 @@ def test_edit_with_sliders_see_progress_and_result_then_rerun_with_the_same_seed
     expect(page.locator(".notice")).to_contain_text("This is the demo model")
     expect(page.locator("#service-status")).to_contain_text("ready · 1 worker")
     # Fields left empty ask for the served model's own settings, which the page shows greyed out.
-    expect(page.locator("#field-steps")).to_have_attribute("placeholder", "30")
-    expect(page.locator("#field-guidance_scale")).to_have_attribute("placeholder", "7.5")
+    steps, guidance = DEMO_SAMPLING.num_inference_steps, DEMO_SAMPLING.guidance_scale
+    expect(page.locator("#field-steps")).to_have_attribute("placeholder", str(steps))
+    expect(page.locator("#field-guidance_scale")).to_have_attribute("placeholder", f"{guidance:g}")
 
     page.set_input_files("#image-file", source)
     expect(page.locator("#source-preview")).to_be_visible()
@@ -134,7 +138,7 @@ def test_edit_with_sliders_see_progress_and_result_then_rerun_with_the_same_seed
     assert event_requests and event_requests[0].all_headers()["authorization"] == f"Bearer {API_KEY}"
     assert params["guidance_scale"] is None  # left empty: the worker fills in the model's default
     done = job_json(service.url, first["id"])
-    assert done["status"] == "succeeded" and done["params"]["guidance_scale"] == 7.5
+    assert done["status"] == "succeeded" and done["params"]["guidance_scale"] == guidance
 
     # Rerun: the current sliders, the shown job's seed.
     quality = page.locator("#field-quality")
