@@ -22,6 +22,7 @@ from PIL import Image
 
 from model import RewardEditPipeline, Rewards
 from model.image import image_to_tensor, tensor_to_images
+from synth.edits import EditCase
 from synth.generate import scene_cases
 from synth.measure import off_palette
 from synth.render import render_array
@@ -39,9 +40,7 @@ def main() -> None:
     args = parser.parse_args()
 
     pipe = RewardEditPipeline.from_pretrained(args.model, device="cpu")
-    scenes = math.ceil(args.count / len(CATEGORIES))
-    cases = [case for i in range(scenes) for case in scene_cases(args.seed, STREAM, i, 64, CATEGORIES)]
-    cases = cases[: args.count]
+    cases = exact_cases(args.count, args.seed)
     sources = np.stack([render_array(case.before) for case in cases])
     truths = np.stack([render_array(case.after) for case in cases])
     instructions = [case.instruction for case in cases]
@@ -81,6 +80,13 @@ def main() -> None:
         print(f"| {t} | {float(s / a):.3f} | {x0_error:.1f} | {xt_error:.1f} | {x0_off:.1f} | {xt_off:.1f} |")
     source_error = np.abs(sources / 255.0 - truths / 255.0).mean() * 255
     print(f"\nthe source's own error: {source_error:.1f} / 255 (pixel values 0-255)")
+
+
+def exact_cases(count: int, seed: int) -> list[EditCase]:
+    """`count` held-out edits, one per category of each scene in turn (all seven every 7 edits)."""
+    scenes = math.ceil(count / len(CATEGORIES))
+    cases = [case for i in range(scenes) for case in scene_cases(seed, STREAM, i, 64, CATEGORIES)]
+    return cases[:count]
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:

@@ -16,19 +16,18 @@ removes the blend.
 from __future__ import annotations
 
 import argparse
-import math
 
 import numpy as np
 
 from model.rewards import PERSPECTIVES
 from synth.failures import noisy_edit
-from synth.generate import scene_cases
 from synth.labels import oracle_rewards, random_plan
 from synth.measure import measure, off_palette, to_float
 from synth.render import render_array
 from synth.vocabulary import CATEGORIES
 
-STREAM = 7  # as scripts/denoise_probe.py: scenes no training set, benchmark or page sample draws
+from .denoise_probe import STREAM, exact_cases
+
 SUBSETS = ("all draws", "quality 5", "5 / 5 / 5")
 
 
@@ -39,12 +38,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    scenes = math.ceil(args.count / len(CATEGORIES))
-    cases = [case for i in range(scenes) for case in scene_cases(args.seed, STREAM, i, 64, CATEGORIES)]
+    cases = exact_cases(args.count, args.seed)
     # rows[category][subset] -> per edit: (following, preserving, quality yes, off-palette / 255)
     rows: dict[str, dict[str, list[tuple[float, ...]]]] = {}
     singles: list[tuple[bool, ...]] = []
-    for index, case in enumerate(cases[: args.count]):
+    for index, case in enumerate(cases):
         before, after = render_array(case.before), render_array(case.after)
         draws, rewards = [], []
         for draw in range(args.draws):
@@ -53,7 +51,7 @@ def main() -> None:
             edited = noisy_edit(rng, case, plan)
             draws.append(edited.astype(np.float64))
             rewards.append([getattr(oracle_rewards(case, edited, plan), p) for p in PERSPECTIVES])
-        scores = np.array(rewards)
+        stacked, scores = np.stack(draws), np.array(rewards)
         singles += [tuple(s >= 4 for s in row) for row in scores]
         chosen = {
             "all draws": np.ones(len(draws), bool),
@@ -63,14 +61,14 @@ def main() -> None:
         for subset, keep in chosen.items():
             if not keep.any():
                 continue
-            mean = np.clip(np.round(np.mean(np.stack(draws)[keep], 0)), 0, 255).astype(np.uint8)
+            mean = np.clip(np.round(np.mean(stacked[keep], 0)), 0, 255).astype(np.uint8)
             verdicts = measure(before, after, mean)
             off = off_palette(to_float(before), to_float(after), to_float(mean))[0].mean() * 255
             row = (*(float(verdicts[p].verdict) for p in PERSPECTIVES), off)
             rows.setdefault(case.category, {}).setdefault(subset, []).append(row)
 
     single = np.mean(singles, 0) * 100
-    print(f"{min(args.count, len(cases))} exact edits, {args.draws} noisy targets each")
+    print(f"{len(cases)} exact edits, {args.draws} noisy targets each")
     print(
         "single noisy targets, following / preserving / quality yes %:",
         " / ".join(f"{x:.1f}" for x in single),
